@@ -1,0 +1,5 @@
+"""``python -m comfytui``."""
+
+from comfytui.cli import main
+
+raise SystemExit(main())

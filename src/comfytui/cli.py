@@ -1,0 +1,113 @@
+"""``comfytui``: the dashboard with no subcommand, the headless CLI with one.
+
+Headless commands never import Textual: the TUI package is imported only when the dashboard
+opens. Each command module adds its subcommands through ``add_commands(subparsers)``; a
+command's handler is ``async def handler(args, config) -> int`` (an exit code).
+
+Exit codes: 0 success, 1 a job failed or was interrupted, 2 bad input (file, workflow,
+arguments, config), 3 server (or podman) unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from collections.abc import Sequence
+
+from comfytui import __version__
+from comfytui.core.config import Config, load_config
+from comfytui.core.errors import EXIT_BAD_INPUT, ComfyTuiError
+
+# Modules that contribute subcommands, in help order.
+COMMAND_MODULES = (
+    "comfytui.headless.run_cmd",
+    "comfytui.headless.server_cmds",
+    "comfytui.headless.lifecycle_cmds",
+    "comfytui.headless.gpu_cmds",
+    "comfytui.headless.models_cmds",
+    "comfytui.headless.workflow_cmds",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 already; keep the message short
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """Options every command that talks to ComfyUI takes."""
+    parser.add_argument("--url", help="ComfyUI URL (default: config, $COMFY_API_URL, http://127.0.0.1:8188)")
+    parser.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="extra HTTP header for a gateway in front of ComfyUI (e.g. 'Authorization: Bearer ...'); never printed",
+    )
+    parser.add_argument("--timeout", type=float, help="HTTP timeout in seconds")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="comfytui",
+        description="A keyboard-driven terminal dashboard for ComfyUI. With no command, opens the dashboard.",
+    )
+    parser.add_argument("--version", action="version", version=f"comfytui {__version__}")
+    parser.add_argument("--config", metavar="PATH", help="config file (default: $COMFYTUI_CONFIG or the XDG path)")
+    add_server_options(parser)
+    parser.add_argument("--readonly", action="store_true", help="dashboard: disable actions that change anything")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # a command module not written yet
+            raise
+        module.add_commands(sub)
+    return parser
+
+
+def apply_cli_overrides(config: Config, args: argparse.Namespace) -> Config:
+    """Command-line options win over the environment and the file."""
+    changes: dict[str, object] = {}
+    if getattr(args, "url", None):
+        changes["url"] = args.url.rstrip("/")
+    if getattr(args, "timeout", None):
+        changes["timeout_s"] = args.timeout
+    headers = getattr(args, "header", None)
+    if headers:
+        parsed = dict(config.server.headers)
+        for raw in headers:
+            name, sep, value = raw.partition(":")
+            if not sep or not name.strip():
+                raise ComfyTuiError("--header must look like 'Name: value' (got a value without a colon)")
+            parsed[name.strip()] = value.strip()
+        changes["headers"] = parsed
+    return config.with_server(**changes) if changes else config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = apply_cli_overrides(load_config(args.config), args)
+    except ComfyTuiError as exc:
+        print(f"comfytui: {exc}", file=sys.stderr)
+        return exc.exit_code
+    if args.command is None:
+        from comfytui.tui import run_dashboard  # imported late: headless commands never load Textual
+
+        return run_dashboard(config, readonly=args.readonly)
+    try:
+        return asyncio.run(args.handler(args, config))
+    except ComfyTuiError as exc:
+        print(f"comfytui: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("comfytui: interrupted", file=sys.stderr)
+        return 130

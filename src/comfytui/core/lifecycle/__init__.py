@@ -1,0 +1,78 @@
+"""Lifecycle of the managed ComfyUI: a podman container or a bare process.
+
+The public API (no Textual, no Rich; everything async):
+
+- ``make_backend(config)`` → a ``Backend`` (``PodmanBackend`` or ``ProcessBackend``);
+- ``Backend``: ``status()``, ``start()``, ``stop(timeout)``, ``restart()``, ``remove()``,
+  ``logs(follow, since, tail)``, ``preflight()``, ``create()``, ``image_present()``;
+- ``PodmanBackend`` also: ``pull()`` (``PullProgress`` events), ``diff()``, ``recreate()``, ``inspect()``;
+- ``ContainerSpec.from_settings(settings, gpu_present)``, ``spec.diff(inspect)`` → ``Change``s;
+- ``startup(backend, ...)`` → ``PhaseChanged`` events, ``StartupFailed`` on failure.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from comfytui.core.config import Config
+from comfytui.core.lifecycle.backend import Backend
+from comfytui.core.lifecycle.models import (
+    MANAGED_LABEL,
+    SPEC_HASH_LABEL,
+    Change,
+    LogLine,
+    MountInfo,
+    Notice,
+    Phase,
+    PhaseChanged,
+    PortBinding,
+    PreflightCheck,
+    PullProgress,
+    ServiceState,
+    ServiceStatus,
+    StartupFailed,
+)
+from comfytui.core.lifecycle.phases import startup
+from comfytui.core.lifecycle.podman_backend import PodmanBackend, socket_candidates
+from comfytui.core.lifecycle.preflight import blocking_failures
+from comfytui.core.lifecycle.process import ProcessBackend
+from comfytui.core.lifecycle.spec import ContainerSpec, detect_gpu
+
+
+def backend_kind(config: Config) -> Literal["container", "process"]:
+    """The lifecycle commands manage a container unless the config says ``backend = "process"``."""
+    return "process" if config.backend == "process" else "container"
+
+
+def make_backend(config: Config, gpu_present: bool | None = None) -> PodmanBackend | ProcessBackend:
+    if backend_kind(config) == "process":
+        return ProcessBackend(config.process)
+    return PodmanBackend.from_config(config, gpu_present=gpu_present)
+
+
+__all__ = [
+    "MANAGED_LABEL",
+    "SPEC_HASH_LABEL",
+    "Backend",
+    "Change",
+    "ContainerSpec",
+    "LogLine",
+    "MountInfo",
+    "Notice",
+    "Phase",
+    "PhaseChanged",
+    "PodmanBackend",
+    "PortBinding",
+    "PreflightCheck",
+    "ProcessBackend",
+    "PullProgress",
+    "ServiceState",
+    "ServiceStatus",
+    "StartupFailed",
+    "backend_kind",
+    "blocking_failures",
+    "detect_gpu",
+    "make_backend",
+    "socket_candidates",
+    "startup",
+]

@@ -1,0 +1,137 @@
+"""From a workflow file to a prompt the server will accept: load, convert, override, preflight.
+
+Shared by ``comfytui run`` and the dashboard. ``/object_info`` is fetched once per server and
+cached on disk with a TTL (the node definitions change only when custom nodes do).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from comfytui.core import paths
+from comfytui.core.client import ComfyClient
+from comfytui.core.errors import InputError, NodeInputError
+
+
+@dataclass
+class ResolvedPrompt:
+    prompt: dict[str, Any]
+    workflow: dict[str, Any] | None
+    object_info: dict[str, Any] | None
+    warnings: list[str] = field(default_factory=list)
+    format: str = "api"
+
+
+class ObjectInfoCache:
+    """``/object_info`` per server URL, in memory and on disk, refreshed after ``ttl_s``."""
+
+    def __init__(self, ttl_s: float = 3600.0, directory: Path | None = None) -> None:
+        self.ttl_s = ttl_s
+        self._directory = directory
+        self._memory: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    @property
+    def directory(self) -> Path:
+        # Resolved on use, not at import: DEFAULT_CACHE must follow a COMFYTUI_HOME set later.
+        return self._directory or paths.cache_dir() / "object_info"
+
+    def _file(self, url: str) -> Path:
+        return self.directory / (hashlib.sha256(url.encode()).hexdigest()[:16] + ".json")
+
+    async def get(self, client: ComfyClient, *, refresh: bool = False) -> dict[str, Any]:
+        now = time.time()
+        cached = self._memory.get(client.url)
+        if cached and not refresh and now - cached[0] < self.ttl_s:
+            return cached[1]
+        file = self._file(client.url)
+        if not refresh and not cached:
+            try:
+                stamp = file.stat().st_mtime
+                if now - stamp < self.ttl_s:
+                    info = json.loads(file.read_text(encoding="utf-8"))
+                    self._memory[client.url] = (stamp, info)
+                    return info
+            except (OSError, ValueError):
+                pass
+        info = await client.object_info()
+        self._memory[client.url] = (now, info)
+        try:
+            paths.ensure(self.directory)
+            tmp = file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(info), encoding="utf-8")
+            os.replace(tmp, file)
+        except OSError:
+            pass
+        return info
+
+
+DEFAULT_CACHE = ObjectInfoCache()
+
+
+async def resolve_prompt(
+    path: Path,
+    client: ComfyClient,
+    *,
+    overrides: list[str] | None = None,
+    cache: ObjectInfoCache | None = None,
+) -> ResolvedPrompt:
+    from comfytui.core.workflow.load import load_workflow_file
+    from comfytui.core.workflow.params import apply_overrides
+
+    cache = cache or DEFAULT_CACHE
+    loaded = load_workflow_file(path)
+    object_info = await cache.get(client)
+    warnings: list[str] = []
+    if loaded.prompt is not None:
+        prompt = loaded.prompt
+    else:
+        from comfytui.core.workflow.convert import editor_to_api
+
+        result = editor_to_api(loaded.workflow, object_info)
+        prompt = result.prompt
+        warnings.extend(result.warnings)
+    if overrides:
+        prompt = apply_overrides(prompt, overrides)
+    return ResolvedPrompt(prompt, loaded.workflow, object_info, warnings, loaded.format)
+
+
+def unknown_node_types(prompt: dict[str, Any], object_info: dict[str, Any]) -> list[NodeInputError]:
+    errors = []
+    for node_id, node in prompt.items():
+        class_type = node.get("class_type") if isinstance(node, dict) else None
+        if not class_type:
+            errors.append(NodeInputError(str(node_id), "", "missing_class_type", "the node has no class_type"))
+        elif class_type not in object_info:
+            title = (node.get("_meta") or {}).get("title")
+            errors.append(
+                NodeInputError(
+                    str(node_id),
+                    class_type,
+                    "missing_node_type",
+                    f"unknown node type '{class_type}': this server has no such node (is its custom node pack installed?)",
+                    title=title if title != class_type else None,
+                )
+            )
+    return errors
+
+
+def preflight_prompt(prompt: dict[str, Any], object_info: dict[str, Any] | None, *, source: str = "") -> None:
+    """Refuse, before anything is sent, a prompt the server would reject for reasons we can see."""
+    if not object_info:
+        return
+    problems = unknown_node_types(prompt, object_info)
+    try:
+        from comfytui.core.workflow.params import validate_params
+
+        problems += validate_params(prompt, object_info)
+    except ImportError:
+        pass
+    if problems:
+        where = f"{source}: " if source else ""
+        raise InputError(where + "the workflow cannot run on this server:\n" + "\n".join(f"  - {p.describe()}" for p in problems))

@@ -1,0 +1,407 @@
+"""Headless lifecycle commands: ``up``, ``down``, ``restart``, ``status``, ``logs``, ``pull``, ``preflight``.
+
+They manage what ``config.backend`` names: a podman container (the default, also when the
+backend is "none") or a bare process ("process"). Progress and phases go to stderr; results
+(the URL after ``up``, ``status --json``, log lines) go to stdout.
+
+Exit codes: 0 ok, 2 bad config or input (a failed preflight check included), 3 podman or the
+server unreachable, or the startup failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from comfytui.core.config import Config
+from comfytui.core.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREACHABLE, InputError
+from comfytui.core.lifecycle import (
+    Phase,
+    PhaseChanged,
+    PodmanBackend,
+    PreflightCheck,
+    ProcessBackend,
+    PullProgress,
+    ServiceState,
+    ServiceStatus,
+    StartupFailed,
+    blocking_failures,
+    make_backend,
+    startup,
+)
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """``30s``, ``10m``, ``2h``, ``1d``, a Unix time, or an ISO 8601 time → an aware datetime."""
+    now = now or datetime.now(UTC)
+    text = text.strip()
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhd])", text)
+    if match:
+        return now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return datetime.fromtimestamp(float(text), UTC)
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"--since {text!r}: expected a duration (30s, 10m, 2h, 1d), a Unix time or an ISO 8601 time"
+        ) from None
+    return value if value.tzinfo else value.astimezone()
+
+
+def _err(text: str, stream: TextIO | None = None) -> None:
+    print(text, file=stream or sys.stderr, flush=True)
+
+
+def _server_headers(config: Config) -> dict[str, str]:
+    return dict(config.server.headers)
+
+
+def _format_uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def format_check(check: PreflightCheck) -> str:
+    mark = "ok  " if check.ok else ("FAIL" if check.blocking else "warn")
+    line = f"  {mark} {check.name}: {check.message}"
+    if check.fix and not check.ok:
+        line += f"\n       fix: {check.fix}"
+    return line
+
+
+def format_phase(event: PhaseChanged) -> str:
+    if event.changed:
+        text = f"[{event.elapsed_s:6.1f}s] {event.phase.value}: {event.detail}"
+    else:
+        text = f"[{event.elapsed_s:6.1f}s]   … {event.detail}"
+        if event.latest_log_line:
+            text += f" | {event.latest_log_line[:160]}"
+    return text
+
+
+class PullPrinter:
+    """Pull progress on stderr: one rewritten line on a terminal, a line per second otherwise."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last = 0.0
+        self.statuses: dict[str, str] = {}
+
+    def __call__(self, event: PullProgress) -> None:
+        changed = event.layer and self.statuses.get(event.layer) != event.status
+        if event.layer:
+            self.statuses[event.layer] = event.status
+        percent = f"{event.percent:5.1f}%" if event.percent is not None else "   ?%"
+        bytes_part = ""
+        if event.current is not None and event.total:
+            bytes_part = f" {event.current / 1e6:.1f}/{event.total / 1e6:.1f} MB"
+        text = (
+            f"pull {percent} ({event.layers_done}/{event.layers_total} layers) "
+            f"{event.layer} {event.status}{bytes_part}"
+        )
+        now = time.monotonic()
+        if self.tty:
+            if now - self.last >= 0.1 or changed:
+                self.stream.write("\r\033[K" + text[:150])
+                self.stream.flush()
+                self.last = now
+        elif changed or now - self.last >= 1.0:
+            _err(text, self.stream)
+            self.last = now
+
+    def done(self, message: str) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+        _err(message, self.stream)
+
+
+async def _pull(backend: PodmanBackend, ref: str | None = None) -> None:
+    printer = PullPrinter()
+    target = ref or backend.image
+    _err(f"pulling {target}")
+    async with contextlib.aclosing(backend.pull(ref)) as stream:
+        async for event in stream:
+            printer(event)
+    printer.done(f"pulled {target}")
+
+
+def _confirm(question: str) -> bool:
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _print_status(status: ServiceStatus) -> None:
+    print(f"{status.backend} {status.name}: {status.state.value}")
+    if status.state is ServiceState.ABSENT:
+        return
+    if status.exit_code is not None:
+        print(f"  exit code: {status.exit_code}")
+    print(f"  image:     {status.image}" + (f" ({status.image_id[:12]})" if status.image_id else ""))
+    if status.pid:
+        print(f"  pid:       {status.pid}")
+    if status.started_at:
+        print(
+            f"  started:   {status.started_at.isoformat(timespec='seconds')}  (up {_format_uptime(status.uptime_s)})"
+        )
+    if status.url:
+        print(f"  url:       {status.url}")
+    for port in status.ports:
+        print(f"  port:      {port}")
+    if status.network_mode:
+        print(f"  network:   {status.network_mode}")
+    for mount in status.mounts:
+        print(f"  mount:     {mount}")
+    if status.gpu_devices:
+        print(f"  gpu:       {', '.join(status.gpu_devices)}")
+    if status.backend == "container" and not status.managed:
+        print("  note:      not created by comfytui (no io.comfytui.managed label)")
+
+
+def _exit_for_checks(checks: list[PreflightCheck]) -> int:
+    failed = blocking_failures(checks)
+    if not failed:
+        return EXIT_OK
+    return EXIT_UNREACHABLE if any(c.name == "podman" for c in failed) else EXIT_BAD_INPUT
+
+
+# ---------------------------------------------------------------------- handlers
+async def up_handler(args: argparse.Namespace, config: Config) -> int:
+    backend = make_backend(config)
+    try:
+        return await _up(args, config, backend)
+    finally:
+        await backend.close()
+
+
+async def _up(args: argparse.Namespace, config: Config, backend: PodmanBackend | ProcessBackend) -> int:
+    if isinstance(backend, PodmanBackend):
+        for notice in backend.spec.notices:
+            _err(f"comfytui: {notice.level}: {notice.text}")
+    checks = await backend.preflight()
+    failed = blocking_failures(checks)
+    if failed or any(not c.ok for c in checks):
+        _err("preflight:")
+        for check in checks:
+            if not check.ok:
+                _err(format_check(check))
+    if failed:
+        return _exit_for_checks(checks)
+    settings: Any = config.container if isinstance(backend, PodmanBackend) else config.process
+    if isinstance(backend, PodmanBackend):
+        if args.pull or not await backend.image_present():
+            await _pull(backend)
+        changes = await backend.diff()
+        if changes:
+            status = await backend.status()
+            _err(f"the container {backend.name!r} differs from the config:")
+            for change in changes:
+                _err(f"  - {change}")
+            if not status.managed:
+                _err(f"comfytui: {backend.name!r} was not created by comfytui: it is kept as it is")
+            else:
+                interactive = sys.stdin.isatty() and not args.yes
+                if not interactive or _confirm(f"recreate {backend.name!r} with these changes?"):
+                    _err(f"recreating {backend.name}")
+                    await backend.recreate(start=False)
+                else:
+                    _err("keeping the existing container (run `comfytui up --yes` to recreate it)")
+    try:
+        async with contextlib.aclosing(
+            startup(
+                backend,
+                headers=_server_headers(config),
+                timeout_s=args.timeout or settings.startup_timeout_s,
+                retries=settings.startup_retries,
+            )
+        ) as phases:
+            async for event in phases:
+                if event.phase is not Phase.FAILED:
+                    _err(format_phase(event))
+    except StartupFailed as exc:
+        _err(f"comfytui: startup failed: {exc}")
+        return EXIT_UNREACHABLE
+    print(backend.url, flush=True)
+    return EXIT_OK
+
+
+async def down_handler(args: argparse.Namespace, config: Config) -> int:
+    backend = make_backend(config)
+    try:
+        before = await backend.status()
+        if before.state is ServiceState.ABSENT:
+            _err(f"{backend.name}: nothing to stop (absent)")
+            return EXIT_OK
+        await backend.stop(args.timeout_stop)
+        if args.remove:
+            await backend.remove()
+            _err(f"{backend.name}: stopped and removed")
+        else:
+            _err(f"{backend.name}: stopped")
+        return EXIT_OK
+    finally:
+        await backend.close()
+
+
+async def restart_handler(args: argparse.Namespace, config: Config) -> int:
+    backend = make_backend(config)
+    settings: Any = config.container if isinstance(backend, PodmanBackend) else config.process
+    try:
+        status = await backend.status()
+        if status.state is ServiceState.ABSENT:
+            _err(f"comfytui: {backend.name} does not exist: run `comfytui up`")
+            return EXIT_BAD_INPUT
+        await backend.restart(args.timeout_stop)
+        _err(f"{backend.name}: restarted")
+        if args.no_wait:
+            return EXIT_OK
+        try:
+            async with contextlib.aclosing(
+                startup(backend, headers=_server_headers(config), timeout_s=settings.startup_timeout_s)
+            ) as phases:
+                async for event in phases:
+                    if event.phase is not Phase.FAILED:
+                        _err(format_phase(event))
+        except StartupFailed as exc:
+            _err(f"comfytui: startup failed: {exc}")
+            return EXIT_UNREACHABLE
+        return EXIT_OK
+    finally:
+        await backend.close()
+
+
+async def status_handler(args: argparse.Namespace, config: Config) -> int:
+    backend = make_backend(config)
+    try:
+        status = await backend.status()
+    finally:
+        await backend.close()
+    if args.json:
+        print(json.dumps(status.to_json()), flush=True)
+    else:
+        _print_status(status)
+    return EXIT_OK
+
+
+async def logs_handler(args: argparse.Namespace, config: Config) -> int:
+    if args.tail is not None and args.tail < 0:
+        raise InputError("--tail must not be negative")
+    since = parse_since(args.since) if args.since else None
+    backend = make_backend(config)
+    try:
+        async with contextlib.aclosing(
+            backend.logs(follow=args.follow, since=since, tail=args.tail)
+        ) as stream:
+            async for line in stream:
+                if args.timestamps and line.time is not None:
+                    sys.stdout.write(f"{line.time.isoformat()} {line.text}\n")
+                else:
+                    sys.stdout.write(line.text + "\n")
+                sys.stdout.flush()
+    except BrokenPipeError:  # `comfytui logs | head`
+        with contextlib.suppress(Exception):
+            sys.stdout = None  # type: ignore[assignment]
+    finally:
+        await backend.close()
+    return EXIT_OK
+
+
+async def pull_handler(args: argparse.Namespace, config: Config) -> int:
+    backend = make_backend(config)
+    if not isinstance(backend, PodmanBackend):
+        raise InputError('`comfytui pull` needs the container backend (backend = "container")')
+    try:
+        await _pull(backend, args.image)
+    finally:
+        await backend.close()
+    return EXIT_OK
+
+
+async def preflight_handler(args: argparse.Namespace, config: Config) -> int:
+    backend = make_backend(config)
+    try:
+        if isinstance(backend, PodmanBackend):
+            for notice in backend.spec.notices:
+                _err(f"comfytui: {notice.level}: {notice.text}")
+        checks = await backend.preflight()
+    finally:
+        await backend.close()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {"name": c.name, "ok": c.ok, "blocking": c.blocking, "message": c.message, "fix": c.fix}
+                    for c in checks
+                ]
+            )
+        )
+    else:
+        print(f"preflight ({backend.kind} {backend.name}):")
+        for check in checks:
+            print(format_check(check))
+    return _exit_for_checks(checks)
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    up = sub.add_parser(
+        "up", help="preflight, pull if needed, (re)create and start ComfyUI, wait until ready"
+    )
+    up.add_argument("--pull", action="store_true", help="pull the image even when it is present")
+    up.add_argument("-y", "--yes", action="store_true", help="recreate a changed container without asking")
+    up.add_argument("--timeout", type=float, help="startup timeout in seconds (default: the config's)")
+    up.set_defaults(handler=up_handler)
+
+    down = sub.add_parser("down", help="stop ComfyUI (the container is kept unless --remove)")
+    down.add_argument("--remove", action="store_true", help="also remove the container")
+    down.add_argument("-t", "--time", dest="timeout_stop", type=float, help="seconds before SIGKILL")
+    down.set_defaults(handler=down_handler)
+
+    restart = sub.add_parser("restart", help="restart ComfyUI and wait until it is ready")
+    restart.add_argument("-t", "--time", dest="timeout_stop", type=float, help="seconds before SIGKILL")
+    restart.add_argument("--no-wait", action="store_true", help="do not wait for HTTP and websocket")
+    restart.set_defaults(handler=restart_handler)
+
+    status = sub.add_parser("status", help="state of the managed ComfyUI (container or process)")
+    status.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    status.set_defaults(handler=status_handler)
+
+    logs = sub.add_parser("logs", help="ComfyUI's log (container or process)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--since", metavar="T", help="only lines since T (30s, 10m, 2h, a Unix or ISO time)")
+    logs.add_argument("--tail", "-n", type=int, metavar="N", help="only the last N lines")
+    logs.add_argument("--timestamps", action="store_true", help="prefix lines with their time when known")
+    logs.set_defaults(handler=logs_handler)
+
+    pull = sub.add_parser("pull", help="pull the container image (progress on stderr)")
+    pull.add_argument("image", nargs="?", help="image reference (default: the config's image:tag)")
+    pull.set_defaults(handler=pull_handler)
+
+    preflight = sub.add_parser(
+        "preflight", help="check podman, image, port, GPU (CDI), mounts before starting"
+    )
+    preflight.add_argument("--json", action="store_true", help="the checks as a JSON list")
+    preflight.set_defaults(handler=preflight_handler)
+
+
+__all__ = ["add_commands", "parse_since"]

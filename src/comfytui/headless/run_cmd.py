@@ -1,0 +1,190 @@
+"""``comfytui run WORKFLOW``: queue a workflow, follow it, download its outputs.
+
+Progress goes to stderr, results to stdout (``--json``: one JSON object). Exit codes: 0 all jobs
+succeeded (or were queued, without ``--wait``), 1 a job failed, was interrupted or lost, 2 bad
+input, 3 server unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from comfytui.core import paths
+from comfytui.core.config import Config
+from comfytui.core.errors import EXIT_JOB_FAILED, EXIT_OK, InputError, ServerUnreachable
+from comfytui.core.jobs import Job, JobState
+from comfytui.core.session import ComfySession
+from comfytui.headless.progress import ProgressPrinter
+
+SEED_MODES = ("fixed", "increment", "decrement", "randomize")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    from comfytui.cli import add_server_options
+
+    run = sub.add_parser(
+        "run",
+        help="queue a workflow (API or editor JSON, or a PNG/WebP with an embedded workflow)",
+        description="Queue a workflow and optionally wait for it. Progress goes to stderr.",
+    )
+    run.add_argument("workflow", help="workflow file: API-format or editor-format JSON, or a PNG/WebP made by ComfyUI")
+    add_server_options(run)
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NODE.INPUT=VALUE",
+        help="change an input before queueing; NODE is a node id or title (repeatable)",
+    )
+    run.add_argument("--count", type=int, default=1, help="queue N jobs (default 1)")
+    run.add_argument("--seed-mode", choices=SEED_MODES, default="fixed", help="how seeds change across --count jobs")
+    run.add_argument("--front", action="store_true", help="queue at the front")
+    run.add_argument("--wait", action="store_true", help="wait for the jobs to finish and download their outputs")
+    run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    run.add_argument("--out", type=Path, help="where outputs are downloaded (default: the comfytui data dir)")
+    run.add_argument("--no-download", action="store_true", help="with --wait: do not download outputs")
+    run.add_argument("--label", default="", help="a name for these jobs in the dashboard")
+    run.set_defaults(handler=handle_run)
+
+
+async def prepare_prompts(args: argparse.Namespace, session: ComfySession) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Load, convert, override and preflight the workflow; one prompt per --count."""
+    from comfytui.core.prompts import preflight_prompt, resolve_prompt
+
+    if args.count < 1:
+        raise InputError("--count must be at least 1")
+    resolved = await resolve_prompt(Path(args.workflow), session.client, overrides=args.overrides)
+    for warning in resolved.warnings:
+        print(f"comfytui: note: {warning}", file=sys.stderr)
+    preflight_prompt(resolved.prompt, resolved.object_info, source=args.workflow)
+    prompts = [resolved.prompt]
+    if args.count > 1:
+        from comfytui.core.workflow.params import apply_seed_mode
+
+        rng = random.Random()
+        prompts = [
+            apply_seed_mode(resolved.prompt, args.seed_mode, index, resolved.object_info or {}, rng)
+            for index in range(args.count)
+        ]
+    return prompts, resolved.workflow
+
+
+def _job_json(job: Job, files: list[Path]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "prompt_id": job.prompt_id,
+        "status": str(job.state),
+        "duration_s": round(job.duration_s, 3) if job.duration_s is not None else None,
+        "outputs": [str(p) for p in files],
+        "server_outputs": [
+            {"filename": o.filename, "subfolder": o.subfolder, "type": o.type, "node": o.node_id} for o in job.outputs
+        ],
+    }
+    if job.error is not None:
+        out["error"] = {
+            "node_id": job.error.node_id,
+            "node_type": job.error.node_type,
+            "exception_type": job.error.exception_type,
+            "exception_message": job.error.exception_message,
+            "traceback": list(job.error.traceback),
+        }
+    return out
+
+
+async def handle_run(args: argparse.Namespace, config: Config) -> int:
+    if not config.reconnect.max_attempts:
+        # A script should not wait for ever on a server that is gone.
+        config = config.replace(reconnect=type(config.reconnect)(8, config.reconnect.base_delay_s, config.reconnect.max_delay_s))
+    session = ComfySession(config, role="cli")
+    try:
+        # Fail fast, before reading anything else: exit 3 names the URL.
+        await session.client.system_stats()
+        prompts, workflow = await prepare_prompts(args, session)
+        printer = ProgressPrinter(session, quiet=False)
+        runner = asyncio.create_task(session.run(), name="comfytui-run-session")
+        try:
+            if args.wait:
+                await _wait_connected(session, runner)
+            label = args.label or Path(args.workflow).name
+            jobs: list[Job] = []
+            for index, prompt in enumerate(prompts):
+                job_label = label if len(prompts) == 1 else f"{label} #{index + 1}"
+                job = await session.submit(prompt, label=job_label, workflow=workflow, front=args.front)
+                jobs.append(job)
+                print(f"comfytui: queued {job.prompt_id} ({job_label})", file=sys.stderr)
+            ids = [j.prompt_id for j in jobs]
+            if not args.wait:
+                if args.json:
+                    print(json.dumps({"status": "queued", "prompt_ids": ids}))
+                else:
+                    print("\n".join(ids))
+                return EXIT_OK
+            printer.watch(ids)
+            finished = await _wait(session, runner, ids)
+            printer.close()
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner
+        out_dir = args.out or paths.data_dir() / "outputs"
+        results = []
+        for job in finished:
+            files: list[Path] = []
+            if job.state == JobState.SUCCESS and not args.no_download:
+                for file in job.outputs:
+                    files.append(await session.client.download(file, out_dir))
+            results.append(_job_json(job, files))
+        ok = all(job.state == JobState.SUCCESS for job in finished)
+        if args.json:
+            status = "success" if ok else next(str(j.state) for j in finished if j.state != JobState.SUCCESS)
+            print(json.dumps({"status": status, "prompt_ids": [j.prompt_id for j in finished], "jobs": results}, indent=2))
+        else:
+            for job, result in zip(finished, results, strict=True):
+                print(f"{job.prompt_id} {job.state}" + "".join(f"\n  {p}" for p in result["outputs"]))
+        for job in finished:
+            if job.error is not None:
+                print(describe_failure(job), file=sys.stderr)
+        return EXIT_OK if ok else EXIT_JOB_FAILED
+    finally:
+        await session.aclose()
+
+
+async def _wait_connected(session: ComfySession, runner: asyncio.Task[None], limit_s: float = 15.0) -> None:
+    """Open the websocket before queueing, so no progress message is missed."""
+    deadline = time.monotonic() + limit_s
+    while session.connection.state != "connected" and time.monotonic() < deadline:
+        if runner.done():
+            runner.result()
+        await asyncio.sleep(0.02)
+
+
+async def _wait(session: ComfySession, runner: asyncio.Task[None], ids: list[str]) -> list[Job]:
+    waiter = asyncio.create_task(session.wait_for(ids))
+    done, _ = await asyncio.wait({waiter, runner}, return_when=asyncio.FIRST_COMPLETED)
+    if waiter in done:
+        return waiter.result()
+    waiter.cancel()
+    exc = runner.exception()
+    if exc is not None:
+        raise exc
+    raise ServerUnreachable(f"lost ComfyUI at {session.client.display_url} while waiting")
+
+
+def describe_failure(job: Job) -> str:
+    err = job.error
+    if err is None:
+        return f"comfytui: job {job.prompt_id} {job.state}"
+    class_type, title = job.title_of(err.node_id)
+    who = f"node {err.node_id} ({title or err.node_type or class_type})" if err.node_id else "the job"
+    lines = [f"comfytui: job {job.prompt_id} failed in {who}: {err.exception_type}: {err.exception_message}"]
+    if err.traceback:
+        lines.append("".join(err.traceback).rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""The History pane: finished jobs, newest first, with status, duration and outputs."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable
+
+from comfytui.core.jobs import Job, JobBook
+from comfytui.tui.format import STATE_GLYPHS, STATE_STYLES, clock, duration, job_label, origin
+
+
+class HistoryTable(DataTable):
+    DEFAULT_CSS = """
+    HistoryTable { border: round $primary 60%; height: 1fr; }
+    HistoryTable:focus { border: round $accent; }
+    """
+    BINDINGS = [Binding("enter", "open_job", "Open", id="history.open", tooltip="Show the job's output and details")]
+
+    class OpenJob(Message):
+        def __init__(self, prompt_id: str) -> None:
+            super().__init__()
+            self.prompt_id = prompt_id
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+
+    def on_mount(self) -> None:
+        self.border_title = "History [3]"
+        self.add_columns("", "status", "job", "from", "duration", "finished", "outputs")
+
+    def selected_job_id(self) -> str | None:
+        if self.row_count == 0:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    def action_open_job(self) -> None:
+        pid = self.selected_job_id()
+        if pid:
+            self.post_message(self.OpenJob(pid))
+
+    def show(self, book: JobBook, limit: int = 200) -> None:
+        finished = book.finished()[:limit]
+        wanted = [j.prompt_id for j in finished]
+        current = [str(k.value) for k in self.rows]
+        rows = {j.prompt_id: self._row(j) for j in finished}
+        if wanted != current:
+            selected = self.selected_job_id()
+            self.clear()
+            for pid in wanted:
+                self.add_row(*rows[pid], key=pid)
+            if selected in wanted:
+                self.move_cursor(row=wanted.index(selected), animate=False)
+        else:
+            for pid in wanted:
+                for column, value in zip(self.columns, rows[pid], strict=True):
+                    self.update_cell(pid, column, value)
+        self.border_title = f"History [3] · {len(finished)}"
+
+    @staticmethod
+    def _row(job: Job) -> tuple[Text, Text, str, Text, str, str, str]:
+        style = STATE_STYLES[job.state]
+        outputs = ", ".join(o.filename for o in job.outputs[:3]) + (" …" if len(job.outputs) > 3 else "")
+        if job.error is not None and not outputs:
+            outputs = f"{job.error.exception_type}: {job.error.exception_message}"[:60]
+        return (
+            Text(STATE_GLYPHS[job.state], style=style),
+            Text(str(job.state), style=style),
+            job_label(job),
+            Text(origin(job), style="italic yellow" if job.foreign else ""),
+            duration(job.duration_s),
+            clock(job.ended_at),
+            outputs,
+        )

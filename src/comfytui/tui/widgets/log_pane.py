@@ -1,0 +1,165 @@
+"""The log pane: ComfyUI's own log stream and the container/process log, merged with a source
+column or one at a time; follow, filter (``/``), search (``n``/``N``), level highlighting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Input, RichLog
+
+from comfytui.core.logbuffer import LogBuffer, LogLine
+
+LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "info": ""}
+
+
+class LogPane(Vertical, can_focus=True):
+    DEFAULT_CSS = """
+    LogPane { border: round $primary 60%; }
+    LogPane:focus-within { border: round $accent; }
+    LogPane RichLog { height: 1fr; background: $surface; scrollbar-size-vertical: 1; }
+    LogPane Input { dock: bottom; height: 1; border: none; padding: 0 1; background: $boost; display: none; }
+    LogPane Input.-open { display: block; }
+    """
+    BINDINGS = [
+        Binding("f", "toggle_follow", "Follow", id="logs.follow", tooltip="Follow new lines (auto-scroll)"),
+        Binding("slash", "open_filter", "Filter", id="logs.filter", tooltip="Show only lines containing a text"),
+        Binding("n", "search(1)", "Next match", id="logs.next", show=False),
+        Binding("N", "search(-1)", "Previous match", id="logs.previous", show=False),
+        Binding("s", "cycle_source", "Source", id="logs.source", tooltip="All sources, or one at a time"),
+        Binding("y", "copy_command", "Copy cmd", id="logs.copy", show=False, tooltip="Copy the equivalent podman logs command"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self, max_lines: int = 5000, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.buffer = LogBuffer(max_lines)
+        self.max_lines = max_lines
+        self.follow = True
+        self.text_filter = ""
+        self.source: str | None = None
+        self.equivalent_command = ""
+        self._shown: list[LogLine] = []
+        self._match_index = -1
+
+    def compose(self) -> ComposeResult:
+        yield RichLog(max_lines=self.max_lines, wrap=False, markup=False, highlight=False, auto_scroll=True, id="log-view")
+        yield Input(placeholder="filter logs (Enter to apply, Esc to clear)", id="log-filter")
+
+    def on_mount(self) -> None:
+        self._retitle()
+
+    @property
+    def view(self) -> RichLog:
+        return self.query_one("#log-view", RichLog)
+
+    def _retitle(self) -> None:
+        parts = ["Logs [4]", self.source or "all sources", "following" if self.follow else "paused"]
+        if self.text_filter:
+            parts.append(f"filter '{self.text_filter}'")
+        self.border_title = " · ".join(parts)
+
+    def _render_line(self, line: LogLine, show_source: bool) -> Text:
+        text = Text()
+        if show_source:
+            text.append(f"{line.source[:9]:<9} ", style="dim cyan")
+        body = Text.from_ansi(line.text) if "\x1b[" in line.text else Text(line.plain)
+        if line.level != "info":
+            body.stylize(LEVEL_STYLES[line.level])
+        if self.text_filter:
+            body.highlight_words([self.text_filter], style="reverse", case_sensitive=False)
+        text.append_text(body)
+        return text
+
+    def _visible(self, line: LogLine) -> bool:
+        if self.source and line.source != self.source:
+            return False
+        return not self.text_filter or self.text_filter.lower() in line.plain.lower()
+
+    def add(self, source: str, entries: list[tuple[str, str]]) -> None:
+        added = self.buffer.extend(source, entries)
+        show_source = self.source is None and len(self.buffer.sources()) > 1
+        view = self.view
+        for line in added:
+            if self._visible(line):
+                self._shown.append(line)
+                view.write(self._render_line(line, show_source), scroll_end=self.follow)
+        if len(self._shown) > self.max_lines:
+            del self._shown[: len(self._shown) - self.max_lines]
+
+    def rerender(self) -> None:
+        view = self.view
+        view.clear()
+        show_source = self.source is None and len(self.buffer.sources()) > 1
+        self._shown = list(self.buffer.matching(self.text_filter, self.source))
+        for line in self._shown:
+            view.write(self._render_line(line, show_source), scroll_end=False)
+        if self.follow:
+            view.scroll_end(animate=False)
+        self._match_index = -1
+        self._retitle()
+
+    # -- actions
+
+    def action_toggle_follow(self) -> None:
+        self.follow = not self.follow
+        self.view.auto_scroll = self.follow
+        if self.follow:
+            self.view.scroll_end(animate=False)
+        self._retitle()
+
+    def action_open_filter(self) -> None:
+        field = self.query_one("#log-filter", Input)
+        field.add_class("-open")
+        field.value = self.text_filter
+        field.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.text_filter = event.value.strip()
+        event.input.remove_class("-open")
+        self.view.focus()
+        self.rerender()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#log-filter", Input)
+        field.remove_class("-open")
+        if self.text_filter:
+            self.text_filter = ""
+            self.rerender()
+        self.view.focus()
+
+    def action_cycle_source(self) -> None:
+        sources: list[str | None] = [None, *self.buffer.sources()]
+        index = sources.index(self.source) if self.source in sources else 0
+        self.source = sources[(index + 1) % len(sources)]
+        self.rerender()
+
+    def action_search(self, direction: int) -> None:
+        """Jump to the next (or previous) shown line containing the filter text, or an error line."""
+        if not self._shown:
+            return
+        needle = self.text_filter.lower()
+        count = len(self._shown)
+        start = self._match_index if self._match_index >= 0 else (count - 1 if direction < 0 else -1)
+        for step in range(1, count + 1):
+            index = (start + direction * step) % count
+            line = self._shown[index]
+            if (needle and needle in line.plain.lower()) or (not needle and line.level == "error"):
+                self._match_index = index
+                if self.follow:
+                    self.action_toggle_follow()
+                self.view.scroll_to(y=index, animate=False)
+                self.notify(f"line {index + 1}/{count}: {line.plain[:80]}", timeout=2)
+                return
+        self.notify("no match" if needle else "no error lines", severity="warning", timeout=2)
+
+    def action_copy_command(self) -> None:
+        if not self.equivalent_command:
+            self.notify("no container or process log configured", severity="warning")
+            return
+        self.app.copy_to_clipboard(self.equivalent_command)
+        self.notify(f"copied: {self.equivalent_command}")
