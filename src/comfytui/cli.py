@@ -37,18 +37,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
-def add_server_options(parser: argparse.ArgumentParser) -> None:
-    """Options every command that talks to ComfyUI takes."""
-    parser.add_argument("--url", help="ComfyUI URL (default: config, $COMFY_API_URL, http://127.0.0.1:8188)")
+def add_server_options(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
+    """Options every command that talks to ComfyUI takes, before or after the command name.
+
+    On subcommands the defaults are suppressed, so ``comfytui --url X gpu`` keeps X instead of
+    the subcommand's own default overwriting it.
+    """
+    unset = None if top_level else argparse.SUPPRESS
+    parser.add_argument(
+        "--url", default=unset, help="ComfyUI URL (default: config, $COMFY_API_URL, http://127.0.0.1:8188)"
+    )
     parser.add_argument(
         "-H",
         "--header",
         action="append",
-        default=[],
+        default=[] if top_level else argparse.SUPPRESS,
         metavar="'NAME: VALUE'",
         help="extra HTTP header for a gateway in front of ComfyUI (e.g. 'Authorization: Bearer ...'); never printed",
     )
-    parser.add_argument("--timeout", type=float, help="HTTP timeout in seconds")
+    parser.add_argument("--timeout", type=float, default=unset, help="HTTP timeout in seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"comfytui {__version__}")
     parser.add_argument("--config", metavar="PATH", help="config file (default: $COMFYTUI_CONFIG or the XDG path)")
-    add_server_options(parser)
+    add_server_options(parser, top_level=True)
     parser.add_argument("--readonly", action="store_true", help="dashboard: disable actions that change anything")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:

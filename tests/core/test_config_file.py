@@ -15,7 +15,6 @@ from comfytui.core.config import (
     Secret,
     ServerSettings,
     load_config,
-    parse_config,
     redact_url,
     secret_from_env,
 )

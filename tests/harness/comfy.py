@@ -83,7 +83,8 @@ def ensure_installed() -> None:
     from .components import require
 
     ok, output = install()
-    tail = "\n".join(output.splitlines()[-15:])
+    lines = [line for line in output.splitlines() if "is ignored:" not in line]  # pip config noise
+    tail = "\n".join(lines[-15:])
     require("ComfyUI CPU server (scripts/comfy-cpu)", ok, f"{INSTALL_HINT}\n{tail}")
 
 

@@ -25,10 +25,11 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-try:  # written by another engineer; under CI a missing component fails instead of skipping
-    from tests.harness.components import require  # type: ignore[attr-defined]
-except Exception:  # pragma: no cover - fallback until components.py exists
+try:  # under CI a missing component fails instead of skipping
+    from harness.components import require
+except ImportError:  # pragma: no cover - imported without tests/ on sys.path
 
     def require(component: str, available: bool, how_to_install: str) -> None:
         import pytest
@@ -39,6 +40,16 @@ except Exception:  # pragma: no cover - fallback until components.py exists
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
+
+
+def watch(pid: int, alive: bool = True) -> None:
+    """Register (or forget) a process group with the suite's watchdog (harness/_reaper.py), which
+    kills it if the test process dies without its teardown."""
+    try:
+        from harness.comfy import _reaper
+    except ImportError:  # pragma: no cover
+        return
+    (_reaper.add if alive else _reaper.discard)(pid)
 
 
 PODMAN_INSTALL = "apt-get install -y --no-install-recommends podman runc catatonit netavark"
@@ -140,6 +151,7 @@ class PodmanService:
             start_new_session=True,
         )
         log.close()
+        watch(proc.pid)
         service = cls(tmp=tmp, env=env, proc=proc, registry_port=registry_port)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -185,6 +197,7 @@ class PodmanService:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
+        watch(self.proc.pid, alive=False)
         # The overlay graph root can stay mounted: unmount before the temp dir goes.
         for root in (self.tmp / "root" / "overlay", self.tmp / "root"):
             subprocess.run(["umount", "-l", str(root)], capture_output=True, check=False)
@@ -281,6 +294,7 @@ class Registry:
             start_new_session=True,
         )
         log.close()
+        watch(proc.pid)
         registry = cls(port=port, proc=proc)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -308,6 +322,7 @@ class Registry:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
+        watch(self.proc.pid, alive=False)
 
 
 def comfy_cpu_paths(repo_root: Path) -> dict[str, str] | None:
@@ -335,3 +350,48 @@ def venv_base_prefix(venv: Path) -> Path | None:
         if key.strip() == "home":
             return Path(value.strip()).parent
     return None
+
+
+def comfy_container_values(comfy: dict[str, str], socket_uri: str, base: Path, name: str) -> dict[str, Any]:
+    """The real ComfyUI inside the busybox image: host files bind-mounted read-only at their paths."""
+    port = free_port()
+    venv, tree = Path(comfy["venv"]), Path(comfy["tree"])
+    prefix = venv_base_prefix(venv)
+    empty = base / "frontend-empty"
+    for folder in ("custom_nodes", "models", "input", "output", "user", "home", "frontend-empty"):
+        (base / folder).mkdir(parents=True, exist_ok=True)
+    mounts = [f"{p}:{p}:ro" for p in ("/usr", "/lib", "/lib64") if Path(p).exists()]
+    if prefix is not None:
+        mounts.append(f"{prefix}:{prefix}:ro")
+    mounts += [f"{venv}:{venv}:ro", f"{tree}:{tree}:ro", f"{base}:{base}"]
+    values = dict(
+        socket=socket_uri,
+        image="localhost/busybox",
+        tag="test",
+        name=name,
+        port=port,
+        container_port=port,
+        network="host",
+        gpu="none",
+        storage=str(base / "storage"),
+        stop_timeout_s=5,
+        startup_timeout_s=90.0,
+        env={"HOME": str(base / "home"), "PYTHONUNBUFFERED": "1"},
+        extra_mounts=mounts,
+        command=[
+            comfy["python"],
+            str(tree / "main.py"),
+            "--cpu",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--base-directory",
+            str(base),
+            "--front-end-root",
+            str(empty),
+            "--database-url",
+            "sqlite:///:memory:",
+        ],
+    )
+    return values

@@ -6,16 +6,12 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.harness.podman import (  # noqa: E402
+from comfytui.core.config import ContainerSettings
+from harness.podman import (
     BUSYBOX_INSTALL,
     PODMAN_INSTALL,
     REGISTRY_INSTALL,
@@ -29,8 +25,6 @@ from tests.harness.podman import (  # noqa: E402
     registry_available,
     require,
 )
-
-from comfytui.core.config import ContainerSettings  # noqa: E402
 
 BUSYBOX = "localhost/busybox:test"
 _names = itertools.count()
@@ -61,12 +55,14 @@ def registry(podman_service: PodmanService, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="session")
 def comfy() -> dict[str, str]:
-    info = comfy_cpu_paths(ROOT)
+    info = comfy_cpu_paths(Path(__file__).resolve().parents[2])
     require("ComfyUI (CPU)", info is not None, "scripts/comfy-cpu install")
     assert info is not None
     # Inside a container the tree is mounted read-only: compile it once here (~2 s, then cached
     # in the tree) so each containerised start does not compile ComfyUI again.
-    subprocess.run([info["python"], "-m", "compileall", "-q", "-j", "2", info["tree"]], capture_output=True, check=False)
+    subprocess.run(
+        [info["python"], "-m", "compileall", "-q", "-j", "2", info["tree"]], capture_output=True, check=False
+    )
     return info
 
 

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.harness.podman import PodmanService, Registry, make_blob_image
-from tests.lifecycle.helpers import comfy_container_settings
 
 from comfytui.core.config import ContainerSettings
 from comfytui.core.errors import LifecycleError
@@ -25,6 +23,7 @@ from comfytui.core.lifecycle import (
     startup,
 )
 from comfytui.core.lifecycle.preflight import container_preflight
+from harness.podman import PodmanService, Registry, comfy_container_values, make_blob_image
 
 pytestmark = pytest.mark.podman
 
@@ -279,7 +278,9 @@ async def test_pull_with_byte_progress_cancel_and_missing_tag(
 async def test_real_comfyui_in_a_container_reaches_ws_connected(
     comfy, podman_service: PodmanService, tmp_path: Path, unique_name: str
 ):
-    settings = comfy_container_settings(comfy, podman_service, tmp_path / "base", unique_name)
+    settings = ContainerSettings(
+        **comfy_container_values(comfy, podman_service.uri, tmp_path / "base", unique_name)
+    )
     backend = backend_for(settings)
     events = []
     try:

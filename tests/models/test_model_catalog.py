@@ -8,10 +8,18 @@ import uuid
 from pathlib import Path
 
 import pytest
-from safetensors_files import CHECKPOINT, LORA, VAE, corrupt_header, huge_header_length, safetensors_bytes, write
+from safetensors_files import (
+    CHECKPOINT,
+    LORA,
+    VAE,
+    corrupt_header,
+    huge_header_length,
+    safetensors_bytes,
+    write,
+)
 
 from comfytui.core.config import Config, ModelSettings, ServerSettings
-from comfytui.core.errors import ServerUnreachable
+from comfytui.core.errors import InputError, ServerError, ServerUnreachable
 from comfytui.core.hashing import HashCache
 from comfytui.core.models import (
     KNOWN_FOLDERS,
@@ -181,6 +189,12 @@ async def test_server_info_routes(comfy_server, model_files) -> None:
         assert str(Path(comfy_server.base) / "models" / "checkpoints") in paths["checkpoints"]
         assert await info.view_metadata("loras", f"{tag}/style.safetensors") == {"ss_network_dim": "4"}
         assert await info.view_metadata("checkpoints", f"{tag}/sdxl_vae.safetensors") is None  # no metadata: 404
+        with pytest.raises(ServerError) as err:  # neither /experiment/models nor /models knows it
+            await info.list_models("no_such_folder")
+        assert err.value.status == 404
+    async with ModelCatalog(_config(comfy_server.url)) as catalog:
+        listing = await catalog.list(["no_such_folder"])
+        assert (listing.entries, listing.server_error) == ([], None)
 
 
 @pytest_comfy
@@ -244,7 +258,7 @@ async def test_catalog_without_local_roots_uses_view_metadata(comfy_server, mode
         assert corrupt.header.source == "server" and "HTTP 500" in corrupt.header.error
         # name flags still apply without a header
         assert [f.kind for f in mine["sdxl_vae.safetensors"].flags] == ["name_not_checkpoint"]
-        with pytest.raises(Exception, match="no local copy to hash"):
+        with pytest.raises(InputError, match="no local copy to hash"):
             await catalog.sha256(lora)
 
 

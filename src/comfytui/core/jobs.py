@@ -46,7 +46,9 @@ class Job:
     """0-based place among pending jobs, in run order."""
     prompt: dict[str, Any] = field(default_factory=dict, repr=False)
     label: str = ""
-    """What the user called it: a workflow file name, a batch name."""
+    """What the user called it: a workflow file name."""
+    batch: str = ""
+    """The batch this job belongs to (jobs queued together with --count or the form)."""
     created_at: float | None = None
     started_at: float | None = None
     ended_at: float | None = None

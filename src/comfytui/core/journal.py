@@ -28,6 +28,7 @@ class JournalRecord:
     prompt_id: str
     server: str
     label: str = ""
+    batch: str = ""
     client_id: str = ""
     created_at: float | None = None
     prompt: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +57,7 @@ class JournalRecord:
             client_id=self.client_id,
             prompt=self.prompt,
             label=self.label,
+            batch=self.batch,
             created_at=self.created_at,
             started_at=self.started_at,
             ended_at=self.ended_at,
@@ -86,6 +88,7 @@ class Journal:
                 "prompt_id": job.prompt_id,
                 "server": server,
                 "label": job.label,
+                "batch": job.batch,
                 "client_id": job.client_id or "",
                 "created_at": job.created_at,
                 "prompt": job.prompt,
@@ -136,6 +139,7 @@ class Journal:
                 record = merged.get(pid) or JournalRecord(prompt_id=pid, server=raw.get("server", ""))
                 if raw.get("type") == "submitted":
                     record.label = raw.get("label") or ""
+                    record.batch = raw.get("batch") or ""
                     record.client_id = raw.get("client_id") or ""
                     record.created_at = raw.get("created_at")
                     record.prompt = raw.get("prompt") or {}
@@ -160,7 +164,7 @@ class Journal:
 
 
 def _submitted_fields(rec: JournalRecord) -> dict[str, Any]:
-    return {k: getattr(rec, k) for k in ("prompt_id", "server", "label", "client_id", "created_at", "prompt")}
+    return {k: getattr(rec, k) for k in ("prompt_id", "server", "label", "batch", "client_id", "created_at", "prompt")}
 
 
 def _finished_fields(rec: JournalRecord) -> dict[str, Any]:

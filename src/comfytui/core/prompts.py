@@ -97,7 +97,7 @@ async def resolve_prompt(
         prompt = result.prompt
         warnings.extend(result.warnings)
     if overrides:
-        prompt = apply_overrides(prompt, overrides)
+        prompt = apply_overrides(prompt, overrides, object_info)
     return ResolvedPrompt(prompt, loaded.workflow, object_info, warnings, loaded.format)
 
 
@@ -125,13 +125,8 @@ def preflight_prompt(prompt: dict[str, Any], object_info: dict[str, Any] | None,
     """Refuse, before anything is sent, a prompt the server would reject for reasons we can see."""
     if not object_info:
         return
-    problems = unknown_node_types(prompt, object_info)
-    try:
-        from comfytui.core.workflow.params import validate_params
+    from comfytui.core.batch import describe_problems, preflight
 
-        problems += validate_params(prompt, object_info)
-    except ImportError:
-        pass
+    problems = preflight(prompt, object_info)
     if problems:
-        where = f"{source}: " if source else ""
-        raise InputError(where + "the workflow cannot run on this server:\n" + "\n".join(f"  - {p.describe()}" for p in problems))
+        raise InputError(describe_problems(problems, source))

@@ -134,6 +134,8 @@ class ComfySession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connected_once = False
         self._down_since: float | None = None
+        self._submitting: set[str] = set()
+        """Jobs whose POST /prompt has not returned: absent from any snapshot taken meanwhile."""
         self._stream = ComfyStream(
             self.client,
             self.client_id,
@@ -234,6 +236,11 @@ class ComfySession:
 
     async def resync(self, after_reconnect: bool = False, down_since: float | None = None) -> None:
         """Rebuild the picture from HTTP after a (re)connect (COMFY_API.md §3.3)."""
+        # Only jobs known before the fetch can have vanished: one submitted while the fetch is
+        # in flight is simply not in the (older) snapshot yet.
+        candidates = {
+            pid for pid, job in self.book.jobs.items() if not job.state.finished and pid not in self._submitting
+        }
         try:
             queue = await self.client.queue()
             history = await self.client.history(max_items=self.config.ui.history_items)
@@ -245,9 +252,12 @@ class ComfySession:
         self._seen_history |= history_ids
         in_queue = {q.prompt_id for q in queue.running + queue.pending}
         vanished = [
-            j.prompt_id
-            for j in self.book.jobs.values()
-            if not j.state.finished and j.prompt_id not in in_queue and j.prompt_id not in history_ids
+            pid
+            for pid in candidates
+            if (job := self.book.jobs.get(pid)) is not None
+            and not job.state.finished
+            and pid not in in_queue
+            and pid not in history_ids
         ]
         self._apply(ev.HistorySnapshot(tuple(history), complete=True))
         if vanished:
@@ -270,10 +280,10 @@ class ComfySession:
             queue = await self.client.queue()
         except ComfyTuiError:
             return
-        before = {j.prompt_id for j in self.book.jobs.values() if not j.state.finished}
+        before = {j.prompt_id for j in self.book.jobs.values() if not j.state.finished and j.prompt_id not in self._submitting}
         self._apply(queue)
         in_queue = {q.prompt_id for q in queue.running + queue.pending}
-        left = [pid for pid in before if pid not in in_queue]
+        left = [pid for pid in before if pid not in in_queue and pid not in self._submitting]
         if left:
             self._settle(left)
 
@@ -342,6 +352,7 @@ class ComfySession:
         prompt: Mapping[str, Any],
         *,
         label: str = "",
+        batch: str = "",
         workflow: Mapping[str, Any] | None = None,
         front: bool = False,
         extra_data: Mapping[str, Any] | None = None,
@@ -354,9 +365,11 @@ class ComfySession:
             client_id=self.client_id,
             prompt=dict(prompt),
             label=label,
+            batch=batch,
             created_at=self.clock(),
         )
         self.book.track(job)
+        self._submitting.add(prompt_id)
         try:
             submitted: Submitted = await self.client.submit(
                 prompt,
@@ -369,6 +382,8 @@ class ComfySession:
         except BaseException:
             self.book.jobs.pop(prompt_id, None)
             raise
+        finally:
+            self._submitting.discard(prompt_id)
         tracked = self.book.jobs[prompt_id]
         if tracked.number is None:
             self.book.jobs[prompt_id] = dataclasses.replace(tracked, number=submitted.number)

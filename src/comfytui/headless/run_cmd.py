@@ -114,10 +114,11 @@ async def handle_run(args: argparse.Namespace, config: Config) -> int:
             if args.wait:
                 await _wait_connected(session, runner)
             label = args.label or Path(args.workflow).name
+            batch = f"{label} ×{len(prompts)} {time.strftime('%H:%M:%S')}" if len(prompts) > 1 else ""
             jobs: list[Job] = []
             for index, prompt in enumerate(prompts):
                 job_label = label if len(prompts) == 1 else f"{label} #{index + 1}"
-                job = await session.submit(prompt, label=job_label, workflow=workflow, front=args.front)
+                job = await session.submit(prompt, label=job_label, batch=batch, workflow=workflow, front=args.front)
                 jobs.append(job)
                 print(f"comfytui: queued {job.prompt_id} ({job_label})", file=sys.stderr)
             ids = [j.prompt_id for j in jobs]

@@ -57,6 +57,10 @@ class ComfyTuiApp(App[int]):
         Binding("c", "cancel_job", "Cancel", id="queue.cancel", tooltip="Cancel the selected pending job"),
         Binding("i", "interrupt", "Interrupt", id="queue.interrupt", tooltip="Interrupt the running job"),
         Binding("C", "clear_pending", "Clear pending", id="queue.clear", show=False),
+        Binding("e", "edit_workflow", "Edit & queue", id="workflow.edit", tooltip="Open the selected workflow's parameter form"),
+        Binding("s", "open_screen('server')", "Server", id="screen.server", tooltip="The ComfyUI container or process: start, stop, phases"),
+        Binding("g", "open_screen('gpu')", "GPUs", id="screen.gpu", tooltip="GPUs, VRAM, processes; free memory"),
+        Binding("m", "open_screen('models')", "Models", id="screen.models", tooltip="Browse models: size, date, metadata, sha256"),
         Binding("1", "focus_pane('workflows')", "Workflows", show=False, id="focus.workflows"),
         Binding("2", "focus_pane('queue-table')", "Queue", show=False, id="focus.queue"),
         Binding("3", "focus_pane('history')", "History", show=False, id="focus.history"),
@@ -280,6 +284,36 @@ class ComfyTuiApp(App[int]):
         job = self.session.book.get(message.prompt_id)
         if job is not None:
             self.push_screen(JobScreen(self.session, job, self.config.ui.image_protocol))
+
+    # Each full screen lives in its own module and is imported when first opened.
+    SCREENS_BY_NAME = {
+        "server": ("comfytui.tui.screens.server", "ServerScreen"),
+        "gpu": ("comfytui.tui.screens.gpu", "GpuScreen"),
+        "models": ("comfytui.tui.screens.models", "ModelsScreen"),
+    }
+
+    def action_open_screen(self, name: str) -> None:
+        import importlib
+
+        module_name, class_name = self.SCREENS_BY_NAME[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            self.notify(f"the {name} screen is not available in this build", severity="warning")
+            return
+        self.push_screen(getattr(module, class_name)(self))
+
+    def action_edit_workflow(self) -> None:
+        entry = self.query_one(WorkflowList).selected()
+        if entry is None:
+            self.notify("no workflow selected (focus the Workflows pane with 1)", severity="warning")
+            return
+        try:
+            from comfytui.tui.screens.workflow_form import WorkflowFormScreen
+        except ModuleNotFoundError:
+            self.notify("the parameter form is not available in this build", severity="warning")
+            return
+        self.push_screen(WorkflowFormScreen(self, entry))
 
     def action_focus_pane(self, pane_id: str) -> None:
         widget = self.query_one(f"#{pane_id}")

@@ -8,7 +8,8 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from comfytui.core.jobs import Job, JobBook
-from comfytui.tui.format import STATE_GLYPHS, STATE_STYLES, clock, duration, job_label, origin
+from comfytui.tui.format import STATE_GLYPHS, STATE_STYLES, clock, duration, origin
+from comfytui.tui.widgets.queue_pane import job_cell
 
 
 class HistoryTable(DataTable):
@@ -59,7 +60,7 @@ class HistoryTable(DataTable):
         self.border_title = f"History [3] · {len(finished)}"
 
     @staticmethod
-    def _row(job: Job) -> tuple[Text, Text, str, Text, str, str, str]:
+    def _row(job: Job) -> tuple[Text, Text, Text, Text, str, str, str]:
         style = STATE_STYLES[job.state]
         outputs = ", ".join(o.filename for o in job.outputs[:3]) + (" …" if len(job.outputs) > 3 else "")
         if job.error is not None and not outputs:
@@ -67,7 +68,7 @@ class HistoryTable(DataTable):
         return (
             Text(STATE_GLYPHS[job.state], style=style),
             Text(str(job.state), style=style),
-            job_label(job),
+            job_cell(job),
             Text(origin(job), style="italic yellow" if job.foreign else ""),
             duration(job.duration_s),
             clock(job.ended_at),

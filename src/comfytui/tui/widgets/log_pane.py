@@ -29,7 +29,7 @@ class LogPane(Vertical, can_focus=True):
         Binding("slash", "open_filter", "Filter", id="logs.filter", tooltip="Show only lines containing a text"),
         Binding("n", "search(1)", "Next match", id="logs.next", show=False),
         Binding("N", "search(-1)", "Previous match", id="logs.previous", show=False),
-        Binding("s", "cycle_source", "Source", id="logs.source", tooltip="All sources, or one at a time"),
+        Binding("v", "cycle_source", "Source", id="logs.source", tooltip="All sources, or one at a time"),
         Binding("y", "copy_command", "Copy cmd", id="logs.copy", show=False, tooltip="Copy the equivalent podman logs command"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]

@@ -13,6 +13,14 @@ from comfytui.core.jobs import Job, JobBook, JobState
 from comfytui.tui.format import STATE_GLYPHS, duration, job_label, origin
 
 
+def job_cell(job: Job) -> Text:
+    """The job's label, with its batch name (dim) when it was queued as part of a batch."""
+    text = Text(job_label(job))
+    if job.batch and job.batch != job.label:
+        text.append(f" · {job.batch}", style="dim")
+    return text
+
+
 class QueuePane(Vertical):
     DEFAULT_CSS = """
     QueuePane { border: round $primary 60%; border-title-color: $text; padding: 0 1; }
@@ -74,6 +82,8 @@ class QueuePane(Vertical):
         title = Text()
         title.append("▶ ", style="bold")
         title.append(job_label(job), style="bold")
+        if job.batch:
+            title.append(f"  batch {job.batch}", style="dim")
         if job.foreign:
             title.append("  foreign", style="italic yellow")
         node = job.node_title or job.node_class or job.node
@@ -118,9 +128,9 @@ class QueuePane(Vertical):
                     table.update_cell(pid, column, value)
 
     @staticmethod
-    def _row(job: Job, now: float) -> tuple[Text, str, str, Text, str]:
+    def _row(job: Job, now: float) -> tuple[Text, str, Text, Text, str]:
         glyph = Text(STATE_GLYPHS[job.state], style="bold" if job.state == JobState.RUNNING else "dim")
         position = "run" if job.state == JobState.RUNNING else (str(job.position + 1) if job.position is not None else "?")
         who = Text(origin(job), style="italic yellow" if job.foreign else "")
         waiting = duration(now - job.created_at) if job.created_at and job.state == JobState.PENDING else ""
-        return glyph, position, job_label(job), who, waiting
+        return glyph, position, job_cell(job), who, waiting

@@ -1,13 +1,37 @@
-"""The Workflows pane: bundled and user workflows; Enter (or r) queues the selected one."""
+"""The Workflows pane: bundled, user and server-saved workflows and output images with an embedded
+workflow; each shows its format and node count. Enter (or r) queues the selected one, e edits it.
+
+``show(entries)`` draws the local entries at once, then a worker inspects them (format, node
+count) off the event loop and adds the server's saved workflows and output images.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
+from rich.text import Text
+from textual import work
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from comfytui.core.library import WorkflowEntry
+
+
+def entry_text(entry: WorkflowEntry) -> Text:
+    text = Text(f" {entry.name}")
+    if entry.error:
+        text.append("  unreadable", style="red")
+    elif entry.format:
+        detail = f"  {entry.format}"
+        if entry.nodes is not None:
+            detail += f" · {entry.nodes}n"
+        if entry.models:
+            detail += f" · {len(entry.models)}m"
+        text.append(detail, style="dim")
+    return text
 
 
 class WorkflowList(OptionList):
@@ -26,30 +50,62 @@ class WorkflowList(OptionList):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.entries: list[WorkflowEntry] = []
+        self.notes: list[str] = []
 
     def on_mount(self) -> None:
         self.border_title = "Workflows [1]"
 
     def show(self, entries: list[WorkflowEntry]) -> None:
+        self._render(entries)
+        self.load_sources(entries)
+
+    def _render(self, entries: list[WorkflowEntry]) -> None:
+        current = self.selected()
         self.entries = entries
         self.clear_options()
         options: list[Option | None] = []
         source = None
+        highlight = None
         for index, entry in enumerate(entries):
             if entry.source != source:
                 source = entry.source
-                options.append(Option(f"[b dim]{source}[/]", id=f"header-{source}", disabled=True))
-            options.append(Option(f" {entry.name}", id=str(index)))
+                options.append(Option(Text(source, style="bold dim"), id=f"header-{source}", disabled=True))
+            if current is not None and (entry.source, entry.name) == (current.source, current.name):
+                highlight = len(options)
+            options.append(Option(entry_text(entry), id=str(index)))
         self.add_options(options)
         if entries:
-            self.highlighted = 1
+            self.highlighted = highlight if highlight is not None else 1
         self.border_title = f"Workflows [1] · {len(entries)}"
+
+    @work(exclusive=True, group="workflow-sources", exit_on_error=False, description="listing workflows")
+    async def load_sources(self, local: list[WorkflowEntry]) -> None:
+        from comfytui.core.errors import ComfyTuiError
+        from comfytui.core.workflow_sources import inspect_entries, output_entries, server_entries
+
+        entries = await inspect_entries(local)
+        self._render(entries)
+        session: Any = getattr(self.app, "session", None)
+        client = getattr(session, "client", None)
+        if client is None:
+            return
+        notes: list[str] = []
+        for fetch in (server_entries, output_entries):
+            try:
+                entries = entries + await fetch(client)
+            except ComfyTuiError as exc:
+                notes.append(str(exc))
+            except Exception as exc:  # noqa: BLE001 - a listing problem must not take the pane down
+                notes.append(f"{type(exc).__name__}: {exc}")
+        self.notes = notes
+        with contextlib.suppress(Exception):
+            self._render(entries)
 
     def selected(self) -> WorkflowEntry | None:
         if self.highlighted is None or not self.entries:
             return None
         option_id = self.get_option_at_index(self.highlighted).id or ""
-        return self.entries[int(option_id)] if option_id.isdigit() else None
+        return self.entries[int(option_id)] if option_id.isdigit() and int(option_id) < len(self.entries) else None
 
     def action_queue_selected(self) -> None:
         entry = self.selected()

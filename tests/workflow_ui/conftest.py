@@ -1,0 +1,52 @@
+"""Fixtures of the workflow UI tests: the captured /object_info, a dashboard config on the real server."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from comfytui.core.config import Config, ReconnectSettings, WorkflowSettings
+
+WORKFLOW_FIXTURES = Path(__file__).resolve().parents[1] / "workflow" / "fixtures"
+
+
+def load_fixture(name: str) -> Any:
+    return json.loads((WORKFLOW_FIXTURES / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def object_info() -> dict[str, Any]:
+    """``GET /object_info`` of the real CPU ComfyUI 0.3.75 with the comfytui test nodes (captured)."""
+    return load_fixture("object_info.json")
+
+
+@pytest.fixture
+def user_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "my-workflows"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def app_config(comfy_server, comfytui_home, user_dir) -> Config:
+    config = Config().with_server(url=comfy_server.url)
+    return config.replace(
+        reconnect=ReconnectSettings(base_delay_s=0.1, max_delay_s=0.5),
+        ui=type(config.ui)(image_protocol="halfcell", preview_max_fps=5.0),
+        workflows=WorkflowSettings(dirs=[str(user_dir)]),
+    )
+
+
+async def wait_until(pilot, predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
+    """Let the app run until ``predicate()`` is true; fail naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or predicate}")
