@@ -41,6 +41,11 @@ async def test_system_stats_and_object_info(client: ComfyClient) -> None:
     assert one["ComfyTUIProgress"]["input"]["required"]["steps"][1]["min"] == 1
 
 
+def _assert_png_saved(saved: Path, directory: Path) -> None:
+    assert saved.parent == directory and saved.read_bytes().startswith(b"\x89PNG")
+    assert not list(directory.glob("*.part")), "no half-written file is left behind"
+
+
 @pytest.mark.comfy
 async def test_submit_is_accepted_and_the_job_reaches_history(client: ComfyClient, tmp_path: Path) -> None:
     submitted = await client.submit(progress_prompt(steps=1, delay=0.0, prefix="client_submit"), client_id="comfytui-test-client")
@@ -55,8 +60,7 @@ async def test_submit_is_accepted_and_the_job_reaches_history(client: ComfyClien
     assert entry.client_id == "comfytui-test-client"
     (image,) = entry.outputs
     saved = await client.download(image, tmp_path)
-    assert saved.parent == tmp_path and saved.read_bytes().startswith(b"\x89PNG")
-    assert not list(tmp_path.glob("*.part"))
+    _assert_png_saved(saved, tmp_path)
     assert await client.history_entry("no-such-prompt") is None
 
 

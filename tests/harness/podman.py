@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import tarfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -260,20 +261,72 @@ def make_blob_image(service: PodmanService, ref: str, size: int) -> str:
     return ref
 
 
+class ThrottledProxy:
+    """A loopback TCP proxy that slows the server-to-client direction to ``rate`` bytes/s, so a pull
+    of a few dozen MB lasts long enough for podman's once-a-second byte progress to show."""
+
+    def __init__(self, listen_port: int, target_port: int, rate: float) -> None:
+        self.target_port, self.rate = target_port, rate
+        self.server = socket.create_server(("127.0.0.1", listen_port), reuse_port=False)
+        self.server.settimeout(0.2)
+        self.closed = False
+        threading.Thread(target=self._accept, name="throttled-proxy", daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            threading.Thread(target=self._pump, args=(client, upstream, 0.0), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, self.rate), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket, rate: float) -> None:
+        try:
+            while chunk := src.recv(64 * 1024):
+                dst.sendall(chunk)
+                if rate:
+                    time.sleep(len(chunk) / rate)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self.server.close()
+
+
 @dataclass
 class Registry:
-    """A loopback ``docker-registry`` (distribution 2.x) with filesystem storage."""
+    """A loopback ``docker-registry`` (distribution 2.x) with filesystem storage, reached through a
+    throttling proxy on ``port`` (the address registries.conf marks insecure)."""
 
     port: int
     proc: subprocess.Popen[bytes]
+    proxy: ThrottledProxy | None = None
 
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, tmp: Path, port: int, timeout: float = 10.0) -> Registry:
+    def start(cls, tmp: Path, port: int, rate: float = 16e6, timeout: float = 10.0) -> Registry:
         tmp.mkdir(parents=True, exist_ok=True)
+        backend_port = free_port()
         config = tmp / "registry.yml"
         config.write_text(
             json.dumps(
@@ -281,7 +334,7 @@ class Registry:
                     "version": 0.1,
                     "log": {"level": "error"},
                     "storage": {"filesystem": {"rootdirectory": str(tmp / "data")}},
-                    "http": {"addr": f"127.0.0.1:{port}", "secret": "comfytui-test"},
+                    "http": {"addr": f"127.0.0.1:{backend_port}", "secret": "comfytui-test"},
                 }
             )
         )
@@ -301,12 +354,15 @@ class Registry:
             if proc.poll() is not None:
                 raise RuntimeError(f"docker-registry exited: {(tmp / 'registry.log').read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1):
-                    return registry
+                with urllib.request.urlopen(f"http://127.0.0.1:{backend_port}/v2/", timeout=1):
+                    break
             except OSError:
                 time.sleep(0.05)
-        registry.stop()
-        raise RuntimeError("docker-registry did not answer in time")
+        else:
+            registry.stop()
+            raise RuntimeError("docker-registry did not answer in time")
+        registry.proxy = ThrottledProxy(port, backend_port, rate)
+        return registry
 
     def push(self, service: PodmanService, local_ref: str, name: str) -> str:
         remote = f"{self.host}/{name}"
@@ -314,6 +370,8 @@ class Registry:
         return remote
 
     def stop(self) -> None:
+        if self.proxy is not None:
+            self.proxy.close()
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)

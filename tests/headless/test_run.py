@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from harness.comfy import unique_seed
 
 pytestmark = pytest.mark.comfy

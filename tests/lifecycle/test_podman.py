@@ -236,7 +236,7 @@ async def test_port_already_taken_fails_preflight(busybox_settings):
 async def test_pull_with_byte_progress_cancel_and_missing_tag(
     busybox_settings, podman_service: PodmanService, registry: Registry
 ):
-    make_blob_image(podman_service, "localhost/blob:1", 100 << 20)
+    make_blob_image(podman_service, "localhost/blob:1", 40 << 20)  # ~2.5 s through the 16 MB/s proxy
     remote = registry.push(podman_service, "localhost/blob:1", "blob:1")
     podman_service.podman("rmi", "localhost/blob:1")
     name, tag = remote.rsplit(":", 1)

@@ -88,7 +88,8 @@ async def test_a_job_queued_by_another_client_shows_up_marked_foreign(dashboard_
             "1": {"class_type": "ComfyTUISleep", "inputs": {"seconds": 1.5, "seed": unique_seed()}},
             "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
         }
-        reply = httpx.post(f"{comfy_server.url}/prompt", json={"prompt": prompt}).json()
+        async with httpx.AsyncClient() as other_client:  # another client: no client_id, like curl
+            reply = (await other_client.post(f"{comfy_server.url}/prompt", json={"prompt": prompt})).json()
         prompt_id = reply["prompt_id"]
         await wait_until(pilot, lambda: prompt_id in app.session.book.jobs, timeout=2.0, what="the foreign job within 2 s")
         assert app.session.book.jobs[prompt_id].foreign

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +38,3 @@ def app_config(comfy_server, comfytui_home, user_dir) -> Config:
         ui=type(config.ui)(image_protocol="halfcell", preview_max_fps=5.0),
         workflows=WorkflowSettings(dirs=[str(user_dir)]),
     )
-
-
-async def wait_until(pilot, predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
-    """Let the app run until ``predicate()`` is true; fail naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or predicate}")

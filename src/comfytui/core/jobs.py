@@ -317,6 +317,8 @@ class JobBook:
                 job,
                 number=item.number,
                 client_id=job.client_id or item.client_id,
+                # The server's record of who submitted it wins over a guess made from an event.
+                foreign=self.is_foreign(job.client_id or item.client_id),
                 prompt=job.prompt or item.prompt,
                 created_at=job.created_at or created,
                 nodes_total=job.nodes_total or _count_nodes(item.prompt),
@@ -344,6 +346,8 @@ class JobBook:
             updated = dataclasses.replace(
                 job,
                 state=state,
+                client_id=job.client_id or entry.client_id,
+                foreign=self.is_foreign(job.client_id or entry.client_id),
                 prompt=job.prompt or entry.prompt,
                 started_at=entry.started_ms / 1000 if entry.started_ms else job.started_at,
                 ended_at=entry.ended_ms / 1000 if entry.ended_ms else job.ended_at,

@@ -34,7 +34,8 @@ POLL_ROUNDS_BEFORE_WEBSOCKET_RETRY = 30
 
 def backoff_delay(attempt: int, settings: ReconnectSettings, rng: Callable[[], float] = random.random) -> float:
     """Delay before reconnect ``attempt`` (1-based): base * 2**(attempt-1), capped, with equal jitter."""
-    raw = min(settings.max_delay_s, settings.base_delay_s * (2 ** max(0, attempt - 1)))
+    # The exponent is bounded: 2**1024 does not fit a float, and the dashboard retries for ever.
+    raw = min(settings.max_delay_s, settings.base_delay_s * (2 ** min(max(0, attempt - 1), 64)))
     return raw / 2 + rng() * raw / 2
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import sys
 import time
@@ -232,7 +233,7 @@ async def _up(args: argparse.Namespace, config: Config, backend: PodmanBackend |
             startup(
                 backend,
                 headers=_server_headers(config),
-                timeout_s=args.timeout or settings.startup_timeout_s,
+                timeout_s=args.startup_timeout or settings.startup_timeout_s,
                 retries=settings.startup_retries,
             )
         ) as phases:
@@ -319,9 +320,8 @@ async def logs_handler(args: argparse.Namespace, config: Config) -> int:
                 else:
                     sys.stdout.write(line.text + "\n")
                 sys.stdout.flush()
-    except BrokenPipeError:  # `comfytui logs | head`
-        with contextlib.suppress(Exception):
-            sys.stdout = None  # type: ignore[assignment]
+    except BrokenPipeError:  # `comfytui logs | head`: stop quietly, and keep Python's exit flush quiet too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         await backend.close()
     return EXIT_OK
@@ -369,7 +369,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     )
     up.add_argument("--pull", action="store_true", help="pull the image even when it is present")
     up.add_argument("-y", "--yes", action="store_true", help="recreate a changed container without asking")
-    up.add_argument("--timeout", type=float, help="startup timeout in seconds (default: the config's)")
+    up.add_argument(
+        "--startup-timeout",
+        type=float,
+        metavar="S",
+        help="startup timeout in seconds (default: the config's)",
+    )
     up.set_defaults(handler=up_handler)
 
     down = sub.add_parser("down", help="stop ComfyUI (the container is kept unless --remove)")

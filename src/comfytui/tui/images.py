@@ -34,5 +34,14 @@ def image_class(protocol: str) -> Any | None:
 
 
 def renderer_name(protocol: str) -> str:
-    cls = image_class(protocol)
-    return "off" if cls is None else cls.__name__.replace("Image", "").lower() or "auto"
+    """What draws previews: the protocol asked for, or for ``auto`` what the probe chose."""
+    if image_class(protocol) is None:
+        return "off"
+    if protocol != "auto":
+        return protocol
+    try:
+        import textual_image.renderable as renderables
+
+        return renderables.Image.__module__.rsplit(".", 1)[-1]
+    except Exception:
+        return "auto"

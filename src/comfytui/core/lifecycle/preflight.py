@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from comfytui.core.errors import LifecycleError
 from comfytui.core.lifecycle.models import MountInfo, PreflightCheck, ServiceState
+from comfytui.core.lifecycle.spec import is_loopback
 
 if TYPE_CHECKING:
     from comfytui.core.lifecycle.podman_backend import PodmanBackend
@@ -250,6 +251,17 @@ async def process_preflight(backend: ProcessBackend) -> list[PreflightCheck]:
                 False,
                 f"{python} is not an executable Python",
                 "set [process] python to the interpreter of ComfyUI's venv",
+            )
+        )
+    if backend.host and not is_loopback(backend.host):
+        checks.append(
+            PreflightCheck(
+                "exposure",
+                False,
+                f"ComfyUI listens on {backend.host}:{backend.port}: ComfyUI has no authentication, so anyone "
+                "who can reach this address can run workflows and read outputs",
+                'set [process] host = "127.0.0.1" and use an SSH tunnel',
+                blocking=False,
             )
         )
     status = await backend.status()

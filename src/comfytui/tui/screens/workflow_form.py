@@ -162,7 +162,8 @@ class WorkflowFormScreen(Screen[None]):
     WorkflowFormScreen .field-error { color: $error; padding-left: 22; height: auto; }
     WorkflowFormScreen .field-error.-empty { display: none; }
     WorkflowFormScreen #batch-row { height: auto; border: round $primary 60%; padding: 0 1; }
-    WorkflowFormScreen #batch-row Label { padding-top: 1; padding-right: 1; }
+    WorkflowFormScreen #batch-row Label { padding: 0 1 0 1; }
+    WorkflowFormScreen #batch-row Checkbox { margin-left: 2; }
     WorkflowFormScreen #count { width: 10; }
     WorkflowFormScreen #seed-mode { width: 18; }
     WorkflowFormScreen #batch-name { width: 1fr; }
@@ -202,16 +203,17 @@ class WorkflowFormScreen(Screen[None]):
             yield Static("loading the workflow…", id="form-status")
         with Horizontal(id="batch-row"):
             yield Label("count")
-            yield Input("1", id="count", type="integer", tooltip="How many jobs to queue")
-            yield Label("seed")
-            yield Select([(m, m) for m in SEED_MODES], value="fixed", allow_blank=False, id="seed-mode")
-            yield Checkbox("front", id="front", tooltip="Queue ahead of pending jobs")
-            yield Input(placeholder="batch name (optional)", id="batch-name")
+            yield Input("1", id="count", type="integer", tooltip="How many jobs to queue", compact=True)
+            yield Label("seed mode")
+            yield Select([(m, m) for m in SEED_MODES], value="fixed", allow_blank=False, id="seed-mode", compact=True)
+            yield Checkbox("at the front", id="front", tooltip="Queue ahead of pending jobs", compact=True)
+            yield Label("batch")
+            yield Input(placeholder="batch name (optional)", id="batch-name", compact=True)
         yield Static("", id="problems", classes="-empty")
         with Horizontal(id="buttons"):
-            yield Button("Queue [F10]", id="submit", variant="primary")
-            yield Button("Save as… [^S]", id="save")
-            yield Button("Close [Esc]", id="close")
+            yield Button(Text("Queue (F10)"), id="submit", variant="primary")
+            yield Button(Text("Save as… (Ctrl+S)"), id="save")
+            yield Button(Text("Close (Esc)"), id="close")
 
     def _title_text(self) -> Text:
         text = Text()
@@ -517,11 +519,16 @@ class WorkflowFormScreen(Screen[None]):
         if bad:
             self.notify("\n".join(f"{k}: {v}" for k, v in bad.items()), title="cannot save", severity="error")
             return
-        from pathlib import PurePath
+        from pathlib import PurePosixPath
 
-        stem = PurePath(self.entry.name).stem
-        where = "on the server" if self.entry.source == "server" else "locally"
-        self.app.push_screen(SaveAsScreen(f"{stem}-edited.json", where), self._save_named)
+        name = PurePosixPath(self.entry.name)
+        suggestion = name.with_name(f"{name.stem}-edited.json")
+        if self.entry.source == "server":  # keep the folder under the server's workflows/
+            where = "in the server's workflows folder"
+        else:
+            suggestion = PurePosixPath(suggestion.name)
+            where = "next to the original" if self.entry.source == "user" else "in your workflows folder"
+        self.app.push_screen(SaveAsScreen(str(suggestion), where), self._save_named)
 
     def _save_named(self, name: str | None) -> None:
         if name:

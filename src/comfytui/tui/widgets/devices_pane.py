@@ -1,56 +1,79 @@
-"""A small Devices pane from ComfyUI's ``/system_stats`` (the GPU pane adds NVML)."""
+"""The dashboard's Devices pane: GPUs through NVML next to ComfyUI's ``/system_stats``.
+
+``show(stats)`` (called by the app every few seconds) gives the server's view; the pane's own
+worker samples NVML every ``[gpu] interval_s`` through the app's ``GpuFeed`` (see
+``widgets/gpu_panel.py``). Without NVML the pane shows the server's devices and the reason NVML
+is unavailable.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.widgets import Static
 
-from comfytui.tui.format import size
-
-
-def _bar(used: float, total: float, width: int = 16) -> str:
-    if not total:
-        return " " * width
-    filled = round(width * max(0.0, min(1.0, used / total)))
-    return "█" * filled + "░" * (width - filled)
+from comfytui.core.gpu import GpuSnapshot
+from comfytui.tui.widgets.gpu_panel import GpuFeed, gpu_feed, pane_text
 
 
 class DevicesPane(Static):
     DEFAULT_CSS = """
-    DevicesPane { border: round $primary 60%; padding: 0 1; height: 1fr; }
+    DevicesPane { border: round $primary 60%; padding: 0 1; height: 1fr; overflow-y: auto; }
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stats: dict[str, Any] | None = None
+        """The last ``/system_stats`` reply (None until the server answered once)."""
+        self.snapshot: GpuSnapshot | None = None
+        """The last NVML snapshot."""
+        self._feed: GpuFeed | None = None
+        self._unsubscribe: Any = None
 
     def on_mount(self) -> None:
         self.border_title = "Devices [6]"
         self.update(Text("waiting for the server…", style="dim"))
+        self._feed = gpu_feed(self.app)
+        self._unsubscribe = self._feed.subscribe(self._on_snapshot)
+        self.sample_gpus()
 
-    def show(self, stats: dict[str, Any], nvml_note: str | None = None) -> None:
-        if not stats:
+    async def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._feed is not None:
+            await self._feed.close()
+
+    @work(exclusive=True, group="gpu", exit_on_error=False, description="sampling GPUs through NVML")
+    async def sample_gpus(self) -> None:
+        assert self._feed is not None
+        feed = self._feed
+        while True:
+            started = time.monotonic()
+            try:
+                await feed.sample()
+            except Exception as exc:  # the loop must outlive one bad sample
+                self.log.error(f"GPU sample failed: {exc!r}")
+            await asyncio.sleep(max(0.05, feed.interval_s - (time.monotonic() - started)))
+
+    def _on_snapshot(self, snapshot: GpuSnapshot) -> None:
+        self.snapshot = snapshot
+        if self.is_mounted and self.screen.is_current:
+            self._render_text()
+
+    def show(self, stats: dict[str, Any]) -> None:
+        """The server's ``/system_stats`` (an empty dict: the server is not answering)."""
+        self.stats = stats
+        self._render_text()
+
+    def _render_text(self) -> None:
+        if self.stats is not None and not self.stats and self.snapshot is None:
             self.update(Text("no data: the server is not answering", style="dim"))
             return
-        system = stats.get("system") or {}
-        text = Text()
-        ram_total = system.get("ram_total") or 0
-        ram_free = system.get("ram_free") or 0
-        text.append("RAM  ", style="bold")
-        text.append(f"{_bar(ram_total - ram_free, ram_total)} {size(ram_total - ram_free)} / {size(ram_total)}\n")
-        for device in stats.get("devices") or []:
-            total = device.get("vram_total") or 0
-            free = device.get("vram_free") or 0
-            torch_total = device.get("torch_vram_total") or 0
-            torch_free = device.get("torch_vram_free") or 0
-            name = str(device.get("name", "device"))
-            text.append(f"{name[:40]}\n", style="bold")
-            text.append(f"VRAM {_bar(total - free, total)} {size(total - free)} / {size(total)}\n")
-            text.append(f"torch {size(torch_total - torch_free)} in use of {size(torch_total)} reserved\n", style="dim")
-        versions = [
-            f"ComfyUI {system.get('comfyui_version', '?')}",
-            f"torch {str(system.get('pytorch_version', '?')).split('+')[0]}",
-            f"python {str(system.get('python_version', '?')).split()[0]}",
-        ]
-        text.append(" · ".join(versions), style="dim")
-        if nvml_note:
-            text.append(f"\n{nvml_note}", style="dim italic")
-        self.update(text)
+        width = max(24, self.content_region.width or 44)
+        config = getattr(self.app, "config", None)
+        managed = config.container.name if config is not None else None
+        self.update(pane_text(self.snapshot, self.stats, width, managed))

@@ -14,7 +14,7 @@ from comfytui.tui.widgets.queue_pane import job_cell
 
 class HistoryTable(DataTable):
     DEFAULT_CSS = """
-    HistoryTable { border: round $primary 60%; height: 1fr; }
+    HistoryTable { border: round $primary 60%; height: 1fr;  scrollbar-size-horizontal: 0; }
     HistoryTable:focus { border: round $accent; }
     """
     BINDINGS = [Binding("enter", "open_job", "Open", id="history.open", tooltip="Show the job's output and details")]

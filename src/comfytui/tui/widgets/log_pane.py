@@ -20,7 +20,7 @@ class LogPane(Vertical, can_focus=True):
     DEFAULT_CSS = """
     LogPane { border: round $primary 60%; }
     LogPane:focus-within { border: round $accent; }
-    LogPane RichLog { height: 1fr; background: $surface; scrollbar-size-vertical: 1; }
+    LogPane RichLog { height: 1fr; background: $surface; scrollbar-size-vertical: 1;  scrollbar-size-horizontal: 0; }
     LogPane Input { dock: bottom; height: 1; border: none; padding: 0 1; background: $boost; display: none; }
     LogPane Input.-open { display: block; }
     """

@@ -31,7 +31,7 @@ class QueuePane(Vertical):
     QueuePane ProgressBar { width: 1fr; }
     QueuePane ProgressBar Bar { width: 1fr; }
     QueuePane .bar-info { width: 24; padding-left: 1; }
-    QueuePane DataTable { height: 1fr; margin-top: 1; }
+    QueuePane DataTable { height: 1fr; margin-top: 1;  scrollbar-size-horizontal: 0; }
     """
 
     def compose(self) -> ComposeResult:

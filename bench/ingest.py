@@ -1,0 +1,107 @@
+"""How fast the core ingests websocket messages: ``protocol.decode_text`` + ``JobBook.apply``.
+
+Replays the JSON messages of the recorded ComfyUI 0.3.75 captures (bench/data/, copied from the
+API study) many times, each replay with fresh prompt ids so the book keeps growing the way a
+long-running dashboard's does, and compares with ``json.loads`` alone on the same frames. Then
+measures the book's memory (tracemalloc) after N replays.
+
+    .venv/bin/python bench/ingest.py [--replays 400] [--memory-replays 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import time
+import tracemalloc
+from pathlib import Path
+
+from comfytui.core import protocol
+from comfytui.core.jobs import JobBook
+
+DATA = Path(__file__).resolve().parent / "data"
+FILES = ("ws_capture_all.jsonl", "ws_reconnect_logs.jsonl", "ws_transcript.jsonl")
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def capture_frames() -> list[str]:
+    """Every JSON message of the captures, as the text frame the server sent."""
+    frames = []
+    for name in FILES:
+        for line in (DATA / name).read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            if record.get("kind") == "json":
+                frames.append(json.dumps(record["msg"]))
+    return frames
+
+
+def replays(frames: list[str], count: int) -> list[list[str]]:
+    """``count`` copies of the frames, each with its own prompt ids (suffix ``-rN``)."""
+    return [[UUID.sub(lambda m, n=n: f"{m.group(0)[:-6]}{n:06d}", f) for f in frames] for n in range(count)]
+
+
+def ingest(rounds: list[list[str]]) -> JobBook:
+    book = JobBook(own_client_prefix="cap-")
+    now = 1_800_000_000.0
+    for frames in rounds:
+        for frame in frames:
+            now += 0.001
+            book.apply(protocol.decode_text(frame), now)
+    return book
+
+
+def loads_only(rounds: list[list[str]]) -> int:
+    n = 0
+    for frames in rounds:
+        for frame in frames:
+            json.loads(frame)
+            n += 1
+    return n
+
+
+def best_of(fn, arg, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn(arg)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replays", type=int, default=400)
+    parser.add_argument("--memory-replays", type=int, default=2000)
+    args = parser.parse_args()
+
+    frames = capture_frames()
+    rounds = replays(frames, args.replays)
+    total = len(frames) * args.replays
+    core_s = best_of(ingest, rounds)
+    json_s = best_of(loads_only, rounds)
+    core_rate, json_rate = total / core_s, total / json_s
+    print(f"messages: {len(frames)} per replay x {args.replays} replays = {total}")
+    print(f"decode_text + JobBook.apply: {core_rate:,.0f} messages/s ({core_s * 1e6 / total:.1f} us each)")
+    print(f"json.loads alone (reference): {json_rate:,.0f} messages/s ({json_s * 1e6 / total:.1f} us each)")
+    print(f"ratio json.loads / core: {json_rate / core_rate:.1f}x (the core's cost over parsing alone)")
+
+    memory_rounds = replays(frames, args.memory_replays)
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    book = ingest(memory_rounds)
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    finished = sum(1 for j in book.jobs.values() if j.state.finished)
+    print(
+        f"memory after {args.memory_replays} replays ({len(book.jobs)} jobs kept, {finished} finished, "
+        f"max_finished={book.max_finished}): book {(current - base) / 1024:.0f} KiB, "
+        f"peak while ingesting {(peak - base) / 1024:.0f} KiB"
+    )
+    print(f"machine: {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()

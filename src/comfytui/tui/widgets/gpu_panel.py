@@ -1,0 +1,321 @@
+"""GPU rendering shared by the dashboard's Devices pane and the GPU screen.
+
+``GpuFeed`` is the app's one ``GpuSampler`` plus its latest snapshot: the Devices pane runs the
+sampling loop (it lives as long as the app), every sample goes to the feed's subscribers (the GPU
+screen while it is open), so the sampler's history (the sparklines) gets one point per interval
+however many views are open.
+
+The sampler comes from ``app.gpu_sampler`` when the app has one (tests put a ``GpuSampler`` built
+on ``FakeNvml`` there), else one is built from ``app.config.gpu`` on the real pynvml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Sparkline, Static
+
+from comfytui.core.gpu import GpuInfo, GpuProcess, GpuSampler, GpuSnapshot
+from comfytui.tui.format import size
+
+PODMAN_LOOKUP_EVERY_S = 30.0
+"""How often unknown container ids may send us to ``podman ps`` for their names."""
+
+
+# ---------------------------------------------------------------------------------------------
+# the feed
+
+
+class GpuFeed:
+    """One sampler for the whole app, its latest snapshot, and who wants to hear of new ones."""
+
+    def __init__(self, sampler: GpuSampler) -> None:
+        self.sampler = sampler
+        self.latest: GpuSnapshot | None = None
+        self._listeners: list[Callable[[GpuSnapshot], None]] = []
+        self._names_looked_up_at = -PODMAN_LOOKUP_EVERY_S
+        self._lock = asyncio.Lock()
+
+    @property
+    def interval_s(self) -> float:
+        return max(0.05, self.sampler.interval_s)
+
+    def subscribe(self, listener: Callable[[GpuSnapshot], None]) -> Callable[[], None]:
+        """Call ``listener(snapshot)`` (on the event loop) after every sample; returns the unsubscriber."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    async def sample(self) -> GpuSnapshot:
+        """Sample once (NVML runs in a thread), name unknown containers, tell the subscribers."""
+        async with self._lock:
+            snapshot = await self.sampler.sample()
+            unknown = {p.container_id for g in snapshot.gpus for p in g.processes
+                       if p.container_id and not p.container_name}
+            now = time.monotonic()
+            if unknown and now - self._names_looked_up_at >= PODMAN_LOOKUP_EVERY_S:
+                self._names_looked_up_at = now
+                names = await podman_container_names()
+                if names:
+                    self.sampler.set_container_names({**self.sampler.container_names, **names})
+                    snapshot = await self.sampler.sample()
+            self.latest = snapshot
+        for listener in list(self._listeners):
+            listener(snapshot)
+        return snapshot
+
+    async def close(self) -> None:
+        await self.sampler.close()
+
+
+def gpu_feed(app: App[Any]) -> GpuFeed:
+    """The app's feed, created on first use (see the module docstring for the sampler's origin)."""
+    feed = getattr(app, "gpu_feed", None)
+    if isinstance(feed, GpuFeed):
+        return feed
+    sampler = getattr(app, "gpu_sampler", None)
+    if not isinstance(sampler, GpuSampler):
+        config = getattr(app, "config", None)
+        sampler = GpuSampler(config.gpu if config is not None else None)
+    feed = GpuFeed(sampler)
+    app.gpu_feed = feed  # type: ignore[attr-defined]
+    return feed
+
+
+async def podman_container_names() -> dict[str, str]:
+    """{container id: name} of every podman container, or {} when podman is not here or slow."""
+    if shutil.which("podman") is None:
+        return {}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "podman", "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL,
+        )
+    except OSError:
+        return {}
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=5)
+    except TimeoutError:
+        proc.kill()
+        return {}
+    names = {}
+    for line in out.decode(errors="replace").splitlines():
+        cid, _, name = line.strip().partition(" ")
+        if cid and name:
+            names[cid] = name
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# pure rendering helpers
+
+
+def level_style(fraction: float) -> str:
+    if fraction >= 0.9:
+        return "bold red"
+    if fraction >= 0.7:
+        return "yellow"
+    return "green"
+
+
+def bar(fraction: float | None, width: int) -> Text:
+    """A text bar ``█████░░░`` coloured by how full it is (blank when unknown)."""
+    if fraction is None:
+        return Text("·" * width, style="dim")
+    fraction = max(0.0, min(1.0, fraction))
+    filled = round(width * fraction)
+    text = Text("█" * filled, style=level_style(fraction))
+    text.append("░" * (width - filled), style="dim")
+    return text
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}%"
+
+
+def gib(num: int | None) -> str:
+    return "—" if num is None else f"{num / 1024**3:.1f}"
+
+
+def short_gpu_name(name: str | None) -> str:
+    text = name or "GPU"
+    for prefix in ("NVIDIA GeForce ", "NVIDIA "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
+def match_device(gpu: GpuInfo, devices: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The ``/system_stats`` device that is this GPU: a cuda device with its index (and name)."""
+    cuda = [d for d in devices if str(d.get("type", "")).lower() == "cuda"]
+    name = (gpu.name or "").lower()
+    by_index = [d for d in cuda if d.get("index") == gpu.index]
+    for d in by_index:
+        if name and name in str(d.get("name", "")).lower():
+            return d
+    named = [d for d in cuda if name and name in str(d.get("name", "")).lower()]
+    if len(named) == 1:
+        return named[0]
+    if by_index:
+        return by_index[0]
+    return None
+
+
+def torch_line(device: Mapping[str, Any]) -> Text:
+    total = device.get("torch_vram_total") or 0
+    free = device.get("torch_vram_free") or 0
+    return Text(f"torch {size(total - free)} in use of {size(total)} reserved", style="dim")
+
+
+def server_devices(stats: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    return [d for d in (stats or {}).get("devices") or [] if isinstance(d, Mapping)]
+
+
+def gpu_lines(gpu: GpuInfo, device: Mapping[str, Any] | None, width: int) -> Text:
+    """A GPU in a few lines: name and sensors, a util bar, a VRAM bar, the server's torch VRAM."""
+    text = Text()
+    sensors = []
+    if gpu.temperature_c is not None:
+        sensors.append(f"{gpu.temperature_c}°C")
+    if gpu.power_w is not None:
+        sensors.append(f"{gpu.power_w:.0f}" + (f"/{gpu.power_limit_w:.0f}W" if gpu.power_limit_w else "W"))
+    if gpu.fan_percent is not None and width >= 50:
+        sensors.append(f"fan {gpu.fan_percent}%")
+    right = " ".join(sensors)
+    head = f"GPU{gpu.index} {short_gpu_name(gpu.name)}"
+    room = max(8, width - len(right) - 1)
+    text.append(head[:room].ljust(room), style="bold")
+    text.append(" " + right + "\n", style="cyan")
+    bar_width = max(6, width - 22)
+    util = None if gpu.util_gpu is None else gpu.util_gpu / 100
+    text.append("util ")
+    text.append_text(bar(util, bar_width))
+    text.append(f" {pct(gpu.util_gpu):>4}\n")
+    mem = gpu.memory_percent
+    text.append("VRAM ")
+    text.append_text(bar(None if mem is None else mem / 100, bar_width))
+    text.append(f" {gib(gpu.memory_used)}/{gib(gpu.memory_total)} GiB")
+    for err in gpu.errors[:2]:
+        text.append(f"\n! {err}", style="yellow")
+    if device is not None:
+        text.append("\n")
+        text.append_text(torch_line(device))
+    return text
+
+
+def process_owner(proc: GpuProcess) -> str:
+    """The container's name, else the process's name (what a person recognises)."""
+    if proc.container_name:
+        return proc.container_name
+    if proc.container_id:
+        return f"container {proc.container_id[:12]}"
+    return proc.name or "?"
+
+
+def is_comfyui(proc: GpuProcess, managed_container: str | None) -> bool:
+    return proc.is_comfyui or (managed_container is not None and proc.container_name == managed_container)
+
+
+def pane_text(snapshot: GpuSnapshot | None, stats: Mapping[str, Any] | None, width: int,
+              managed_container: str | None = None) -> Text:
+    """The dashboard's Devices pane: NVML GPUs with torch VRAM, else the server's devices and why."""
+    text = Text()
+    devices = server_devices(stats)
+    used: set[int] = set()
+    if snapshot is not None and snapshot.available and snapshot.gpus:
+        for gpu in snapshot.gpus:
+            device = match_device(gpu, devices)
+            if device is not None:
+                used.add(id(device))
+            text.append_text(gpu_lines(gpu, device, width))
+            comfy = [p for p in gpu.processes if is_comfyui(p, managed_container)]
+            if comfy:
+                held = sum(p.used_memory or 0 for p in comfy)
+                text.append(f"\nComfyUI holds {size(held)}", style="magenta")
+            text.append("\n")
+    elif snapshot is not None and snapshot.available:
+        text.append("NVML: no NVIDIA GPU found\n", style="yellow")
+    if stats:
+        system = stats.get("system") or {}
+        for device in devices:
+            if id(device) in used:
+                continue
+            total = device.get("vram_total") or 0
+            free = device.get("vram_free") or 0
+            name = str(device.get("name", "device"))
+            text.append(f"{name[: width - 7]} (server)\n", style="bold")
+            text.append("VRAM ")
+            text.append_text(bar((total - free) / total if total else None, max(6, width - 24)))
+            text.append(f" {size(total - free)}/{size(total)}\n")
+            text.append_text(torch_line(device))
+            text.append("\n")
+        ram_total = system.get("ram_total") or 0
+        ram_free = system.get("ram_free") or 0
+        text.append("RAM  ")
+        text.append_text(bar((ram_total - ram_free) / ram_total if ram_total else None, max(6, width - 24)))
+        text.append(f" {size(ram_total - ram_free)}/{size(ram_total)}\n")
+        versions = [
+            f"ComfyUI {system.get('comfyui_version', '?')}",
+            f"torch {str(system.get('pytorch_version', '?')).split('+')[0]}",
+        ]
+        text.append(" · ".join(versions) + "\n", style="dim")
+    elif stats is not None:
+        text.append("server: not answering /system_stats\n", style="dim")
+    else:
+        text.append("server: waiting for /system_stats…\n", style="dim")
+    if snapshot is None:
+        text.append("NVML: sampling…", style="dim italic")
+    elif not snapshot.available:
+        text.append(snapshot.reason, style="yellow")
+    else:
+        text.append(f"NVML driver {snapshot.driver_version or '?'}", style="dim")
+    text.rstrip()
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# the GPU screen's per-GPU card
+
+
+class GpuCard(Vertical):
+    """One GPU on the GPU screen: bars and sensors, plus sparklines of util and VRAM."""
+
+    DEFAULT_CSS = """
+    GpuCard { height: auto; border: round $primary 50%; padding: 0 1; margin-bottom: 1; }
+    GpuCard .spark-row { height: 2; }
+    GpuCard .spark-label { width: 6; color: $text-muted; }
+    GpuCard Sparkline { width: 1fr; height: 2; }
+    GpuCard .util-spark > .sparkline--max-color { color: $success; }
+    """
+
+    def __init__(self, index: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.index = index
+
+    def compose(self) -> ComposeResult:
+        yield Static(id=f"gpu-summary-{self.index}", classes="gpu-summary")
+        with Horizontal(classes="spark-row"):
+            yield Static("util", classes="spark-label")
+            yield Sparkline([], id=f"spark-util-{self.index}", classes="util-spark")
+        with Horizontal(classes="spark-row"):
+            yield Static("VRAM", classes="spark-label")
+            yield Sparkline([], id=f"spark-mem-{self.index}", classes="mem-spark")
+
+    def show(self, gpu: GpuInfo, device: Mapping[str, Any] | None, util: Iterable[float],
+             memory: Iterable[float]) -> None:
+        self.border_title = f"GPU {gpu.index}"
+        width = max(30, self.content_region.width or 60)
+        self.query_one(".gpu-summary", Static).update(gpu_lines(gpu, device, width))
+        self.query_one(f"#spark-util-{self.index}", Sparkline).data = list(util)
+        self.query_one(f"#spark-mem-{self.index}", Sparkline).data = list(memory)

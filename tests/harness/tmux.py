@@ -1,0 +1,69 @@
+"""The whole app in a real terminal: tmux with a private server socket, keys in, screen out."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from harness.components import require
+
+
+class TmuxSession:
+    def __init__(self, socket: Path, width: int = 120, height: int = 40) -> None:
+        require("tmux", shutil.which("tmux") is not None, "apt-get install tmux (scripts/setup does it)")
+        self.socket = socket
+        self.width, self.height = width, height
+
+    def _tmux(self, *args: str) -> str:
+        out = subprocess.run(["tmux", "-S", str(self.socket), *args], capture_output=True, text=True, check=False)
+        return out.stdout
+
+    def start(self, command: list[str], env: dict[str, str]) -> None:
+        env_args = [part for key, value in env.items() for part in ("-e", f"{key}={value}")]
+        subprocess.run(
+            ["tmux", "-S", str(self.socket), "-f", "/dev/null", "new-session", "-d", "-x", str(self.width), "-y", str(self.height), *env_args, *command],
+            check=True,
+        )
+        self._tmux("set-option", "-g", "remain-on-exit", "on")
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p")
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self._tmux("send-keys", key)
+            time.sleep(0.15)  # under load an Escape followed at once by a key reads as alt+key
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} did not appear within {timeout:.0f}s; the screen was:\n{screen}")
+
+    def wait_gone(self, text: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = self.screen()
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text not in screen:
+                return screen
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} was still on screen after {timeout:.0f}s:\n{screen}")
+
+    def exit_status(self, timeout: float = 10.0) -> int | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead, _, status = self._tmux("display", "-p", "#{pane_dead} #{pane_dead_status}").strip().partition(" ")
+            if dead == "1" and status:
+                return int(status)
+            time.sleep(0.05)
+        return None
+
+    def kill(self) -> None:
+        self._tmux("kill-server")

@@ -1,0 +1,81 @@
+"""comfytui in a real terminal (tmux, 120x40) against the real CPU ComfyUI, keys only."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.comfy import unique_seed
+from harness.tmux import TmuxSession
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.comfy, pytest.mark.tmux]
+
+
+@pytest.fixture
+def tmux(tmp_path: Path):
+    session = TmuxSession(tmp_path / "tmux.sock")
+    yield session
+    session.kill()
+
+
+def test_scripts_run_queue_progress_preview_history_and_a_clean_quit(tmux: TmuxSession, comfy_server, tmp_path: Path) -> None:
+    # A private copy of the progress demo with a fresh seed, as the user's own workflow folder.
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    prompt = json.loads((REPO / "workflows" / "demo-progress.json").read_text())
+    prompt["1"]["inputs"]["seed"] = unique_seed()
+    prompt["1"]["inputs"]["steps"] = 30
+    (flows / "aaa-demo.json").write_text(json.dumps(prompt))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[workflows]\ndirs = ["{flows}"]\n[ui]\nimage_protocol = "auto"\n')
+    env = {"COMFYTUI_HOME": str(tmp_path / "home"), "COMFYTUI_CONFIG": str(config), "TERM": "xterm-256color"}
+    tmux.start([str(REPO / "scripts" / "run"), "--url", comfy_server.url], env)
+
+    screen = tmux.wait_for("● connected", timeout=60)
+    assert "ComfyUI 0.3.75" in screen
+    # The Workflows pane has focus: bundled first, then the user folder; go to the last entry.
+    tmux.keys("End")
+    tmux.wait_for("aaa-demo.json")
+    tmux.keys("r")
+    screen = tmux.wait_for("▶ aaa-demo.json", timeout=20)
+    steps_seen = set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(steps_seen) < 3:
+        match = re.search(r"steps .*? (\d+)/30", tmux.screen())
+        if match:
+            steps_seen.add(int(match.group(1)))
+        time.sleep(0.1)
+    assert len(steps_seen) >= 3, f"the steps bar did not move: {steps_seen}"
+    screen = tmux.wait_for("node 1 · step", timeout=10)  # the preview caption: a frame is on screen
+    assert "Preview [5] · halfcell" in screen  # tmux has no graphics protocol: half blocks
+    screen = tmux.wait_for("success", timeout=40)
+    history = screen[screen.index("History [3]") :]
+    assert "aaa-demo.json" in history and "demo_" in history  # the output file name
+    tmux.keys("q")
+    assert tmux.exit_status() == 0
+    after = tmux.screen()
+    assert "History [3]" not in after, "the alternate screen was not left"
+
+
+def test_dashboard_survives_a_server_that_is_not_there(tmux: TmuxSession, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"COMFYTUI_HOME": str(tmp_path / "home"), "TERM": "xterm-256color", "COMFY_RECONNECT_MAX_DELAY_S": "1"}
+    tmux.start([str(REPO / ".venv" / "bin" / "comfytui"), "--url", f"http://127.0.0.1:{port}"], env)
+    screen = tmux.wait_for("server down", timeout=30)
+    assert "connection refused" in screen
+    assert "Traceback" not in screen
+    tmux.keys("?")
+    tmux.wait_for("comfytui keys")
+    tmux.keys("Escape")
+    tmux.wait_gone("comfytui keys")
+    tmux.keys("q")
+    assert tmux.exit_status() == 0

@@ -1,0 +1,16 @@
+"""Fixtures for the GPU pane and GPU screen tests: a dashboard on the real CPU ComfyUI."""
+
+from __future__ import annotations
+
+import pytest
+
+from comfytui.core.config import Config, ReconnectSettings
+
+
+@pytest.fixture
+def gpu_app_config(comfy_server, comfytui_home) -> Config:
+    config = Config().with_server(url=comfy_server.url)
+    return config.replace(
+        reconnect=ReconnectSettings(base_delay_s=0.1, max_delay_s=0.5),
+        ui=type(config.ui)(image_protocol="halfcell", preview_max_fps=10.0),
+    )
