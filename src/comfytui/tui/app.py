@@ -81,6 +81,19 @@ class ComfyTuiApp(App[int]):
         self._preview_dirty = False
         self._posted = False
         self.frames_seen = 0
+        self.lifecycle = self._make_lifecycle(config)
+        self._service_line: str | None = None
+
+    @staticmethod
+    def _make_lifecycle(config: Config) -> Any:
+        """The container/process manager, when comfytui manages ComfyUI (``backend`` is set)."""
+        if config.backend == "none":
+            return None
+        try:
+            from comfytui.core.lifecycle.manager import LifecycleManager
+        except ModuleNotFoundError:
+            return None
+        return LifecycleManager(config)
 
     # -- layout
 
@@ -105,6 +118,11 @@ class ComfyTuiApp(App[int]):
         self.session.add_listener(self._on_session_update)
         self._render_all()
         self.run_session()
+        if self.lifecycle is not None:
+            self.lifecycle.add_listener(self._on_lifecycle_update)
+            self.query_one(LogPane).equivalent_command = self.lifecycle.equivalent_logs_command()
+            self.watch_service()
+            self.follow_service_logs()
         self.set_interval(DEVICE_POLL_S, self.poll_devices)
         self.set_interval(1.0, self._tick)
         self.query_one(WorkflowList).focus()
@@ -114,6 +132,38 @@ class ComfyTuiApp(App[int]):
     @work(exclusive=True, group="comfy-session", exit_on_error=False, description="ComfyUI connection")
     async def run_session(self) -> None:
         await self.session.run()
+
+    @work(exclusive=True, group="service-status", exit_on_error=False, description="container/process status")
+    async def watch_service(self) -> None:
+        await self.lifecycle.watch_status()
+
+    @work(exclusive=True, group="service-logs", exit_on_error=False, description="container/process logs")
+    async def follow_service_logs(self) -> None:
+        await self.lifecycle.follow_logs()
+
+    def _on_lifecycle_update(self, update: Any) -> None:
+        if update.kind == "log":
+            line = update.payload
+            self.query_one(LogPane).add(self.lifecycle.kind, [(str(line.time or ""), line.text + "\n")])
+            return
+        if update.kind in ("status", "phase", "busy", "error"):
+            self._service_line = self._describe_service()
+            self._render_connection()
+        if update.kind == "error" and update.payload:
+            self.notify(str(update.payload), title="server", severity="error", timeout=10)
+
+    def _describe_service(self) -> str | None:
+        manager = self.lifecycle
+        if manager is None:
+            return None
+        parts = [manager.kind]
+        if manager.busy:
+            parts.append(manager.busy)
+            if manager.phase is not None:
+                parts.append(str(manager.phase.phase))
+        elif manager.status is not None:
+            parts.append(str(manager.status.state))
+        return " ".join(parts)
 
     @work(exclusive=True, group="devices", exit_on_error=False, description="polling /system_stats")
     async def poll_devices(self) -> None:
@@ -162,7 +212,11 @@ class ComfyTuiApp(App[int]):
 
     def _render_connection(self) -> None:
         self.query_one(StatusLine).show(
-            self.session.connection, self.session.book.queue_remaining, self.session.client_id, self.readonly
+            self.session.connection,
+            self.session.book.queue_remaining,
+            self.session.client_id,
+            self.readonly,
+            service=self._service_line,
         )
         if self.session.connection.state == "connected" and self.session.system_stats:
             self.query_one(DevicesPane).show(self.session.system_stats)
@@ -295,6 +349,15 @@ class ComfyTuiApp(App[int]):
     def action_open_screen(self, name: str) -> None:
         import importlib
 
+        if name == "server" and self.lifecycle is None:
+            self.notify(
+                'comfytui does not manage this ComfyUI (backend = "none"). To start, stop and follow it from here, '
+                'set backend = "container" (podman) or "process" (bare metal) in the config; see the README.',
+                title="server",
+                severity="warning",
+                timeout=10,
+            )
+            return
         module_name, class_name = self.SCREENS_BY_NAME[name]
         try:
             module = importlib.import_module(module_name)
@@ -363,6 +426,10 @@ class ComfyTuiApp(App[int]):
         yield SystemCommand("queue: interrupt running job", "Stop the job that is running now", self.action_interrupt)
         yield SystemCommand("queue: clear pending", "Remove every pending job (asks first)", self.action_clear_pending)
         yield SystemCommand("server: refresh", "Re-read queue, history and devices", self.action_refresh_all)
+        yield SystemCommand("server: open the Server screen", "Container or process: start, stop, phases, pull", lambda: self.action_open_screen("server"))
+        yield SystemCommand("gpu: open the GPU screen", "GPUs, VRAM, processes, free memory", lambda: self.action_open_screen("gpu"))
+        yield SystemCommand("models: open the model browser", "Sizes, dates, metadata, sha256", lambda: self.action_open_screen("models"))
+        yield SystemCommand("workflow: edit and queue the selected workflow", "The parameter form", self.action_edit_workflow)
         yield SystemCommand("logs: filter", "Show only log lines containing a text", lambda: self.query_one(LogPane).action_open_filter())
         yield SystemCommand("logs: toggle follow", "Pause or resume auto-scroll", lambda: self.query_one(LogPane).action_toggle_follow())
         yield SystemCommand("help: keys", "List every key binding", self.action_help)
@@ -372,3 +439,5 @@ class ComfyTuiApp(App[int]):
 
     async def on_unmount(self) -> None:
         await self.session.aclose()
+        if self.lifecycle is not None:
+            await self.lifecycle.aclose()

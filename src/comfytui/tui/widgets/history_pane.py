@@ -10,6 +10,7 @@ from textual.widgets import DataTable
 from comfytui.core.jobs import Job, JobBook
 from comfytui.tui.format import STATE_GLYPHS, STATE_STYLES, clock, duration, origin
 from comfytui.tui.widgets.queue_pane import job_cell
+from comfytui.tui.widgets.tables import selected_key, sync_rows
 
 
 class HistoryTable(DataTable):
@@ -32,9 +33,7 @@ class HistoryTable(DataTable):
         self.add_columns("", "status", "job", "from", "duration", "finished", "outputs")
 
     def selected_job_id(self) -> str | None:
-        if self.row_count == 0:
-            return None
-        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return selected_key(self)
 
     def action_open_job(self) -> None:
         pid = self.selected_job_id()
@@ -43,20 +42,7 @@ class HistoryTable(DataTable):
 
     def show(self, book: JobBook, limit: int = 200) -> None:
         finished = book.finished()[:limit]
-        wanted = [j.prompt_id for j in finished]
-        current = [str(k.value) for k in self.rows]
-        rows = {j.prompt_id: self._row(j) for j in finished}
-        if wanted != current:
-            selected = self.selected_job_id()
-            self.clear()
-            for pid in wanted:
-                self.add_row(*rows[pid], key=pid)
-            if selected in wanted:
-                self.move_cursor(row=wanted.index(selected), animate=False)
-        else:
-            for pid in wanted:
-                for column, value in zip(self.columns, rows[pid], strict=True):
-                    self.update_cell(pid, column, value)
+        sync_rows(self, [j.prompt_id for j in finished], {j.prompt_id: self._row(j) for j in finished})
         self.border_title = f"History [3] · {len(finished)}"
 
     @staticmethod

@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Label, ProgressBar, Static
 
 from comfytui.core.jobs import Job, JobBook, JobState
 from comfytui.tui.format import STATE_GLYPHS, duration, job_label, origin
+from comfytui.tui.widgets.tables import selected_key, sync_rows
 
 
 def job_cell(job: Job) -> Text:
@@ -56,10 +57,7 @@ class QueuePane(Vertical):
         return self.query_one("#queue-table", DataTable)
 
     def selected_job_id(self) -> str | None:
-        table = self.table
-        if table.row_count == 0:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return selected_key(self.table)
 
     def show(self, book: JobBook) -> None:
         active = book.active()
@@ -110,22 +108,8 @@ class QueuePane(Vertical):
         self.query_one("#nodes-info", Static).update(f"{job.nodes_done}/{total}")
 
     def _show_table(self, active: list[Job]) -> None:
-        table = self.table
-        wanted = [j.prompt_id for j in active]
-        current = [str(k.value) for k in table.rows]
         now = time.time()
-        rows = {j.prompt_id: self._row(j, now) for j in active}
-        if wanted != current:
-            selected = self.selected_job_id()
-            table.clear()
-            for pid in wanted:
-                table.add_row(*rows[pid], key=pid)
-            if selected in wanted:
-                table.move_cursor(row=wanted.index(selected), animate=False)
-        else:
-            for pid in wanted:
-                for column, value in zip(table.columns, rows[pid], strict=True):
-                    table.update_cell(pid, column, value)
+        sync_rows(self.table, [j.prompt_id for j in active], {j.prompt_id: self._row(j, now) for j in active})
 
     @staticmethod
     def _row(job: Job, now: float) -> tuple[Text, str, Text, Text, str]:

@@ -15,7 +15,9 @@ class StatusLine(Static):
     StatusLine.-connecting { background: $warning 30%; }
     """
 
-    def show(self, info: ConnectionInfo, queue_remaining: int | None, client_id: str, readonly: bool) -> None:
+    def show(
+        self, info: ConnectionInfo, queue_remaining: int | None, client_id: str, readonly: bool, service: str | None = None
+    ) -> None:
         text = Text()
         text.append("comfytui ", style="bold")
         text.append(info.url or "", style="underline")
@@ -38,6 +40,8 @@ class StatusLine(Static):
                 text.append(f": {info.reason}")
             if info.retry_in_s is not None:
                 text.append(f" · retry #{info.attempt} in {info.retry_in_s:.1f}s")
+        if service:
+            text.append(f"  ◆ {service}", style="bold cyan")
         if readonly:
             text.append("  [read-only]", style="bold yellow")
         self.update(text)

@@ -1,0 +1,30 @@
+"""Keeping a DataTable in step with a keyed list of rows without losing the user's place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.widgets import DataTable
+
+
+def selected_key(table: DataTable) -> str | None:
+    if table.row_count == 0:
+        return None
+    return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+
+def sync_rows(table: DataTable, order: Sequence[str], rows: dict[str, Sequence[object]]) -> None:
+    """Show ``rows`` in ``order``: cells are updated in place when the keys are unchanged, else the
+    table is rebuilt and the cursor stays on the row it was on (if that row is still there)."""
+    current = [str(k.value) for k in table.rows]
+    if list(order) != current:
+        selected = selected_key(table)
+        table.clear()
+        for key in order:
+            table.add_row(*rows[key], key=key)
+        if selected in order:
+            table.move_cursor(row=list(order).index(selected), animate=False)
+        return
+    for key in order:
+        for column, value in zip(table.columns, rows[key], strict=True):
+            table.update_cell(key, column, value)
