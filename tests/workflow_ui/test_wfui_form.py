@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from wfui_helpers import wait_until
+from wfui_helpers import app_config_fixture, object_info_fixture, user_dir_fixture, wait_until  # noqa: F401 - fixtures
 
 from comfytui.core.jobs import JobState
 from comfytui.core.userdata import list_saved_workflows, write_saved_workflow

@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
+from wfui_helpers import object_info_fixture  # noqa: F401 - a fixture
 
 from comfytui.core.batch import batch_name, build_batch, job_label, model_refs, preflight, types_compatible
 from comfytui.core.errors import InputError
@@ -43,21 +44,22 @@ def test_the_four_checks_each_name_the_node_and_its_title(object_info):
     prompt = copy.deepcopy(DEMO)
     prompt["9"] = {"class_type": "NoSuchSampler", "inputs": {}, "_meta": {"title": "Mystery"}}
     prompt["4"] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15.safetensors"}, "_meta": {"title": "Load Checkpoint"}}
+    prompt["5"] = {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}, "_meta": {"title": "Preview"}}
     del prompt["3"]["inputs"]["filename_prefix"]
-    prompt["2"]["inputs"]["image"] = ["4", 0]  # MODEL into IMAGE
+    prompt["3"]["inputs"]["images"] = ["4", 0]  # MODEL into IMAGE
     prompt["1"]["inputs"]["steps"] = 0
     errors = preflight(prompt, object_info)
     assert kinds(errors) == [
         ("1", "value_smaller_than_min", "steps"),
-        ("2", "return_type_mismatch", "image"),
         ("3", "required_input_missing", "filename_prefix"),
+        ("3", "return_type_mismatch", "images"),
         ("4", "missing_model", "ckpt_name"),
         ("9", "missing_node_type", None),
     ]
     text = "\n".join(e.describe() for e in errors)
     assert "node 9 (Mystery): unknown node type 'NoSuchSampler'" in text
     assert "node 4 (Load Checkpoint), input 'ckpt_name': model 'sd15.safetensors' is not installed on the server (checkpoints)" in text
-    assert "node 2 (Blur), input 'image': link of type MODEL from node 4 (Load Checkpoint) cannot feed an input of type IMAGE" in text
+    assert "node 3 (Save Image), input 'images': link of type MODEL from node 4 (Load Checkpoint) cannot feed an input of type IMAGE" in text
     assert "node 3 (Save Image), input 'filename_prefix'" in text
 
 
@@ -74,7 +76,15 @@ def test_links_to_missing_nodes_and_slots(object_info):
     prompt = copy.deepcopy(DEMO)
     prompt["2"]["inputs"]["image"] = ["77", 0]
     prompt["3"]["inputs"]["images"] = ["1", 5]
+    prompt["5"] = {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}
     assert kinds(preflight(prompt, object_info)) == [("2", "missing_link_target", "image"), ("3", "bad_linked_output", "images")]
+
+
+def test_only_nodes_feeding_an_output_are_checked_like_the_server_does(object_info):
+    prompt = copy.deepcopy(DEMO)
+    prompt["5"] = {"class_type": "ImageBlur", "inputs": {"blur_radius": 99}, "_meta": {"title": "Unused"}}
+    prompt["6"] = {"class_type": "Nope", "inputs": {}}
+    assert kinds(preflight(prompt, object_info)) == [("6", "missing_node_type", None)]
 
 
 def test_types_compatible_follows_the_server():

@@ -153,9 +153,32 @@ def types_compatible(received: Any, expected: Any) -> bool:
     return bool(got & want) or "*" in got or "*" in want
 
 
-def _graph_errors(prompt: Mapping[str, Any], object_info: Mapping[str, Any]) -> list[NodeInputError]:
+def used_nodes(prompt: Mapping[str, Any], object_info: Mapping[str, Any]) -> set[str]:
+    """Output nodes (``output_node`` in ``/object_info``) and every node they depend on; the server
+    validates and runs only these. Without any known output node, every node counts."""
+    outputs = [
+        nid
+        for nid, node in prompt.items()
+        if isinstance(node, dict) and (object_info.get(str(node.get("class_type"))) or {}).get("output_node")
+    ]
+    if not outputs:
+        return set(prompt)
+    seen: set[str] = set()
+    stack = list(outputs)
+    while stack:
+        nid = stack.pop()
+        if nid in seen or not isinstance(prompt.get(nid), dict):
+            continue
+        seen.add(nid)
+        stack += [v[0] for v in (prompt[nid].get("inputs") or {}).values() if is_link(v)]
+    return seen
+
+
+def _graph_errors(
+    nodes: Mapping[str, Any], object_info: Mapping[str, Any], prompt: Mapping[str, Any]
+) -> list[NodeInputError]:
     errors: list[NodeInputError] = []
-    for node_id, node in prompt.items():
+    for node_id, node in nodes.items():
         if not isinstance(node, dict):
             continue
         class_type = str(node.get("class_type", ""))
@@ -220,13 +243,15 @@ def preflight(
     from comfytui.core.prompts import unknown_node_types
 
     errors = list(unknown_node_types(dict(prompt), dict(object_info)))
-    model_errors = _model_errors(prompt, object_info, models_by_folder)
-    errors += model_errors
-    errors += _graph_errors(prompt, object_info)
+    # like the server, check the inputs only of nodes that feed an output node
+    used = used_nodes(prompt, object_info)
+    checked = {nid: node for nid, node in prompt.items() if nid in used}
+    errors += _model_errors(checked, object_info, models_by_folder)
+    errors += _graph_errors(checked, object_info, prompt)
     # loader inputs are judged by the model check (the server's files), not the cached combo list
-    seen = {(r.node_id, r.input_name) for r in model_refs(prompt, object_info) if r.class_type in object_info}
+    seen = {(r.node_id, r.input_name) for r in model_refs(checked, object_info) if r.class_type in object_info}
     errors += [
-        e for e in validate_params(dict(prompt), dict(object_info)) if (e.node_id, e.input_name) not in seen
+        e for e in validate_params(dict(checked), dict(object_info)) if (e.node_id, e.input_name) not in seen
     ]
     order = {nid: i for i, nid in enumerate(prompt)}
     return sorted(errors, key=lambda e: order.get(e.node_id, len(order)))

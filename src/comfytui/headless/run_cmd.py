@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from comfytui.core import paths
+from comfytui.core.batch import batch_name, build_batch, job_label
 from comfytui.core.config import Config
 from comfytui.core.errors import EXIT_JOB_FAILED, EXIT_OK, InputError, ServerUnreachable
 from comfytui.core.jobs import Job, JobState
@@ -53,6 +54,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--out", type=Path, help="where outputs are downloaded (default: the comfytui data dir)")
     run.add_argument("--no-download", action="store_true", help="with --wait: do not download outputs")
     run.add_argument("--label", default="", help="a name for these jobs in the dashboard")
+    run.add_argument("--batch", default="", help="a name for the batch (with --count)")
     run.set_defaults(handler=handle_run)
 
 
@@ -66,15 +68,7 @@ async def prepare_prompts(args: argparse.Namespace, session: ComfySession) -> tu
     for warning in resolved.warnings:
         print(f"comfytui: note: {warning}", file=sys.stderr)
     preflight_prompt(resolved.prompt, resolved.object_info, source=args.workflow)
-    prompts = [resolved.prompt]
-    if args.count > 1:
-        from comfytui.core.workflow.params import apply_seed_mode
-
-        rng = random.Random()
-        prompts = [
-            apply_seed_mode(resolved.prompt, args.seed_mode, index, resolved.object_info or {}, rng)
-            for index in range(args.count)
-        ]
+    prompts = build_batch(resolved.prompt, args.count, args.seed_mode, resolved.object_info, random.Random())
     return prompts, resolved.workflow
 
 
@@ -114,13 +108,16 @@ async def handle_run(args: argparse.Namespace, config: Config) -> int:
             if args.wait:
                 await _wait_connected(session, runner)
             label = args.label or Path(args.workflow).name
-            batch = f"{label} ×{len(prompts)} {time.strftime('%H:%M:%S')}" if len(prompts) > 1 else ""
-            jobs: list[Job] = []
-            for index, prompt in enumerate(prompts):
-                job_label = label if len(prompts) == 1 else f"{label} #{index + 1}"
-                job = await session.submit(prompt, label=job_label, batch=batch, workflow=workflow, front=args.front)
-                jobs.append(job)
-                print(f"comfytui: queued {job.prompt_id} ({job_label})", file=sys.stderr)
+            batch = batch_name(label, len(prompts), args.batch)
+            queued: list[tuple[int, Job]] = []
+            # At the front, queue the batch backwards so that job #1 still runs first.
+            order = list(enumerate(prompts))
+            for index, prompt in reversed(order) if args.front else order:
+                this_label = job_label(label, index, len(prompts))
+                job = await session.submit(prompt, label=this_label, batch=batch, workflow=workflow, front=args.front)
+                queued.append((index, job))
+                print(f"comfytui: queued {job.prompt_id} ({this_label})", file=sys.stderr)
+            jobs = [job for _, job in sorted(queued, key=lambda pair: pair[0])]
             ids = [j.prompt_id for j in jobs]
             if not args.wait:
                 if args.json:

@@ -27,7 +27,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static, TextArea
 
 from comfytui.core.batch import (
     batch_name,
@@ -214,6 +214,7 @@ class WorkflowFormScreen(Screen[None]):
             yield Button(Text("Queue (F10)"), id="submit", variant="primary")
             yield Button(Text("Save as… (Ctrl+S)"), id="save")
             yield Button(Text("Close (Esc)"), id="close")
+        yield Footer()
 
     def _title_text(self) -> Text:
         text = Text()
@@ -272,7 +273,7 @@ class WorkflowFormScreen(Screen[None]):
         self.ready = True
         for warning in self.warnings:
             self.notify(warning, severity="warning", timeout=8)
-        self.query_one("#batch-name", Input).placeholder = f"batch name (default: {self.entry.name} ×N time)"
+        self.query_one("#batch-name", Input).placeholder = f"default: {self.entry.name} ×N HH:MM:SS"
         for field in self.fields:  # flag what is already wrong (a model that is not installed)
             self._validate_field(field)
         self._show_problems(preflight(self.base_prompt, self.object_info, self.models_by_folder), quiet=True)
