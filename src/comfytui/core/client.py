@@ -8,6 +8,7 @@ Secrets (gateway tokens) go into headers only and never into messages or reprs.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Mapping
@@ -24,18 +25,19 @@ from comfytui.core.config import ServerSettings, redact_url, secret_from_env
 from comfytui.core.errors import InputError, NodeInputError, PromptRejected, ServerError, ServerUnreachable
 
 
-def auth_headers(settings: ServerSettings, environ: Mapping[str, str] | None = None) -> tuple[dict[str, str], httpx.Auth | None]:
-    """Headers and httpx auth for a gateway in front of ComfyUI."""
+def gateway_headers(settings: ServerSettings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every header a request to ComfyUI (HTTP or websocket) carries: the extra ``headers`` plus
+    gateway authentication from ``auth`` and ``token_env``. The only place secrets become headers."""
     headers = dict(settings.headers)
     secret = secret_from_env(settings, environ)
-    auth: httpx.Auth | None = None
     if settings.auth == "bearer" and secret:
-        headers["Authorization"] = f"Bearer {secret}"
+        headers.setdefault("Authorization", f"Bearer {secret}")
     elif settings.auth == "header" and secret:
-        headers[settings.header_name] = str(secret)
+        headers.setdefault(settings.header_name, str(secret))
     elif settings.auth == "basic":
-        auth = httpx.BasicAuth(settings.username, str(secret))
-    return headers, auth
+        token = base64.b64encode(f"{settings.username}:{secret}".encode()).decode()
+        headers.setdefault("Authorization", f"Basic {token}")
+    return headers
 
 
 def websocket_url(http_url: str, client_id: str) -> str:
@@ -104,12 +106,10 @@ class ComfyClient:
     def __init__(self, settings: ServerSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.url = settings.url.rstrip("/")
-        headers, auth = auth_headers(settings)
-        self._headers = headers
+        self._headers = gateway_headers(settings)
         self._http = httpx.AsyncClient(
             base_url=self.url,
-            headers=headers,
-            auth=auth,
+            headers=self._headers,
             timeout=httpx.Timeout(settings.timeout_s, connect=min(settings.timeout_s, 10.0)),
             transport=transport,
             follow_redirects=True,
@@ -122,10 +122,7 @@ class ComfyClient:
     @property
     def request_headers(self) -> dict[str, str]:
         """Headers the websocket handshake must carry too (gateway auth)."""
-        headers = dict(self._headers)
-        if isinstance(self._http.auth, httpx.BasicAuth):
-            headers["Authorization"] = self._http.auth._auth_header  # noqa: SLF001 - same header httpx sends
-        return headers
+        return dict(self._headers)
 
     async def __aenter__(self) -> ComfyClient:
         return self
@@ -243,7 +240,13 @@ class ComfyClient:
             )
         if response.status_code != 200:
             raise self._fail(response, "queueing the prompt")
-        payload = response.json()
+        try:
+            payload = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            payload = None
+        if not isinstance(payload, dict) or "prompt_id" not in payload:
+            # e.g. a gateway's login page answered 200 in ComfyUI's place
+            raise self._fail(response, "queueing the prompt (the reply is not ComfyUI's)")
         return Submitted(
             prompt_id=str(payload["prompt_id"]),
             number=float(payload.get("number", 0)),

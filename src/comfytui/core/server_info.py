@@ -9,7 +9,6 @@ become ``ServerUnreachable``, unexpected statuses ``ServerError``; both carry a 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -18,7 +17,8 @@ from urllib.parse import quote
 
 import httpx
 
-from comfytui.core.config import ServerSettings, redact_url, secret_from_env
+from comfytui.core.client import gateway_headers
+from comfytui.core.config import ServerSettings, redact_url
 from comfytui.core.errors import ServerError, ServerUnreachable
 
 
@@ -151,18 +151,8 @@ def _int(value: Any) -> int | None:
 
 
 def request_headers(server: ServerSettings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Extra headers plus gateway authentication from ``[server]``."""
-    headers = dict(server.headers)
-    secret = secret_from_env(server, environ)
-    if secret:
-        if server.auth == "bearer":
-            headers.setdefault("Authorization", f"Bearer {secret}")
-        elif server.auth == "basic":
-            token = base64.b64encode(f"{server.username}:{secret}".encode()).decode()
-            headers.setdefault("Authorization", f"Basic {token}")
-        elif server.auth == "header":
-            headers.setdefault(server.header_name, str(secret))
-    return headers
+    """Extra headers plus gateway authentication from ``[server]`` (see ``client.gateway_headers``)."""
+    return gateway_headers(server, environ)
 
 
 class ServerInfo:

@@ -63,7 +63,9 @@ def _err(text: str, stream: TextIO | None = None) -> None:
 
 
 def _server_headers(config: Config) -> dict[str, str]:
-    return dict(config.server.headers)
+    from comfytui.core.client import gateway_headers
+
+    return gateway_headers(config.server)
 
 
 def _format_uptime(seconds: float | None) -> str:
