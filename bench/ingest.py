@@ -5,7 +5,7 @@ API study) many times, each replay with fresh prompt ids so the book keeps growi
 long-running dashboard's does, and compares with ``json.loads`` alone on the same frames. Then
 measures the book's memory (tracemalloc) after N replays.
 
-    .venv/bin/python bench/ingest.py [--replays 400] [--memory-replays 2000]
+    .venv/bin/python bench/ingest.py [--replays 200] [--memory-replays 1000]
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ def best_of(fn, arg, repeat: int = 3) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replays", type=int, default=400)
-    parser.add_argument("--memory-replays", type=int, default=2000)
+    parser.add_argument("--replays", type=int, default=200)
+    parser.add_argument("--memory-replays", type=int, default=1000)
     args = parser.parse_args()
 
     frames = capture_frames()

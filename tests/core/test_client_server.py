@@ -176,6 +176,15 @@ class _Echo(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self) -> None:  # noqa: N802 - a gateway's login page, answered with 200
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b"<html><body>Please log in</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -217,3 +226,10 @@ async def test_gateway_auth_is_sent_and_never_shown(
             await client.queue()
     assert caught.value.status == 403 and "gateway may need credentials" in str(caught.value)
     assert "SECRET" not in str(caught.value)
+
+
+async def test_a_200_that_is_not_comfyui_is_a_server_error_not_a_crash(echo_url: str) -> None:
+    async with ComfyClient(ServerSettings(url=echo_url)) as client:
+        with pytest.raises(ServerError) as caught:
+            await client.submit(progress_prompt(), client_id="comfytui-test")
+    assert "not ComfyUI's" in str(caught.value) and "Please log in" in str(caught.value)

@@ -150,6 +150,7 @@ max_delay_s = 9.0
         ("COMFY_TIMEOUT", "abc", "expected a number, got 'abc'"),
         ("COMFY_TIMEOUT", "-3", "must not be negative"),
         ("COMFY_RECONNECT_MAX_ATTEMPTS", "many", "expected an integer"),
+        ("COMFY_RECONNECT_MAX_ATTEMPTS", "-1", "must not be negative"),  # -1 once meant "give up at once"
         ("COMFY_RECONNECT_BASE_DELAY_S", "fast", "expected a number"),
         ("COMFY_RECONNECT_MAX_DELAY_S", "", "expected a number"),
     ],

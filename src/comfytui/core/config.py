@@ -302,7 +302,7 @@ def _build_section(cls: type, table: dict[str, Any], where: _Where, section: str
 
 def _check_ranges(values: dict[str, Any], where: _Where, section: str) -> None:
     for key, value in values.items():
-        if (key.endswith("_s") or key in ("port", "container_port", "log_lines", "history")) and isinstance(
+        if (key.endswith("_s") or key in ("port", "container_port", "log_lines", "history", "max_attempts")) and isinstance(
             value, int | float
         ):
             if value < 0:

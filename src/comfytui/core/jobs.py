@@ -232,7 +232,12 @@ class JobBook:
                     if job is not None and not job.state.finished:
                         self._finish(job, JobState.LOST, now, changed)
                 self.running_id = None
-        self._trim()
+        # Only a job that just finished can push the book over its limit: scanning every job on
+        # every progress message made ingest O(book size) per message (bench/ingest.py).
+        if len(self.jobs) > self.max_finished and any(
+            (j := self.jobs.get(pid)) is not None and j.state.finished for pid in changed
+        ):
+            self._trim()
         return changed
 
     # -- helpers

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import fcntl
+import logging
 import os
 import time
 import uuid
@@ -31,6 +32,8 @@ from comfytui.core.errors import ComfyTuiError
 from comfytui.core.jobs import Job, JobBook, JobState
 from comfytui.core.journal import Journal
 from comfytui.core.stream import ComfyStream
+
+log = logging.getLogger(__name__)
 
 OWN_CLIENT_PREFIX = "comfytui-"
 QUEUE_REFRESH_DEBOUNCE_S = 0.1
@@ -157,7 +160,11 @@ class ComfySession:
     def _emit(self, event: object, changed: set[str] | frozenset[str] = frozenset()) -> None:
         update = SessionUpdate(event, frozenset(changed))
         for listener in list(self._listeners):
-            listener(update)
+            try:
+                listener(update)
+            except Exception:
+                # A broken view must not take the connection down with it.
+                log.exception("a session listener failed on %s", type(event).__name__)
 
     def _apply(self, event: object, at: float | None = None) -> set[str]:
         changed = self.book.apply(event, self.clock() if at is None else at)
@@ -403,6 +410,12 @@ class ComfySession:
             return "interrupted"
         await self.client.delete_pending([prompt_id])
         await self.refresh_queue()
+        job = self.book.get(prompt_id)
+        if job is not None and job.state == JobState.PENDING:
+            # A job deleted while pending never gets a history entry: no need to wait for one.
+            queue = await self.client.queue()
+            if prompt_id not in {q.prompt_id for q in queue.running + queue.pending}:
+                self._apply(ev.HistorySnapshot((), missing=(prompt_id,)))
         return "cancelled"
 
     async def interrupt(self, prompt_id: str | None = None) -> None:
