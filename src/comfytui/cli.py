@@ -20,15 +20,33 @@ from comfytui import __version__
 from comfytui.core.config import Config, load_config
 from comfytui.core.errors import EXIT_BAD_INPUT, ComfyTuiError
 
-# Modules that contribute subcommands, in help order.
-COMMAND_MODULES = (
-    "comfytui.headless.run_cmd",
-    "comfytui.headless.server_cmds",
-    "comfytui.headless.lifecycle_cmds",
-    "comfytui.headless.gpu_cmds",
-    "comfytui.headless.models_cmds",
-    "comfytui.headless.workflow_cmds",
-)
+# Modules that contribute subcommands, in help order, with the commands each defines. Only the
+# module of the command being run is imported (start-up time); ``--help`` imports them all.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "comfytui.headless.run_cmd": ("run",),
+    "comfytui.headless.workflow_cmds": ("workflow",),
+    "comfytui.headless.lifecycle_cmds": ("up", "down", "restart", "status", "logs", "pull", "preflight"),
+    "comfytui.headless.gpu_cmds": ("gpu", "free"),
+    "comfytui.headless.models_cmds": ("models",),
+}
+
+
+def _modules_for(argv: Sequence[str]) -> list[str]:
+    """The command modules to import for this command line."""
+    commands = {name: module for module, names in COMMAND_MODULES.items() for name in names}
+    takes_value = {"--url", "-H", "--header", "--timeout", "--config"}
+    previous = ""
+    for token in argv:
+        if token in ("-h", "--help"):
+            break
+        if token in commands:
+            return [commands[token]]
+        if not token.startswith("-") and previous not in takes_value:
+            break  # an unknown command: load them all so the error lists the real ones
+        previous = token
+    else:
+        return []  # no command: the dashboard
+    return list(COMMAND_MODULES)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,7 +76,8 @@ def add_server_options(parser: argparse.ArgumentParser, *, top_level: bool = Fal
     parser.add_argument("--timeout", type=float, default=unset, help="HTTP timeout in seconds")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the command modules that line needs are imported."""
     parser = _Parser(
         prog="comfytui",
         description="A keyboard-driven terminal dashboard for ComfyUI. With no command, opens the dashboard.",
@@ -68,14 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_server_options(parser, top_level=True)
     parser.add_argument("--readonly", action="store_true", help="dashboard: disable actions that change anything")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # a command module not written yet
-            raise
-        module.add_commands(sub)
+    for name in list(COMMAND_MODULES) if argv is None else _modules_for(argv):
+        importlib.import_module(name).add_commands(sub)
     return parser
 
 
@@ -99,7 +112,8 @@ def apply_cli_overrides(config: Config, args: argparse.Namespace) -> Config:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         config = apply_cli_overrides(load_config(args.config), args)
