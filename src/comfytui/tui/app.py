@@ -16,6 +16,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -82,6 +83,7 @@ class ComfyTuiApp(App[int]):
         self._posted = False
         self.frames_seen = 0
         self.lifecycle = self._make_lifecycle(config)
+        self._exit_renders = False
         self._service_line: str | None = None
 
     @staticmethod
@@ -114,18 +116,23 @@ class ComfyTuiApp(App[int]):
         register_themes(self)
         if self.config.ui.theme in self.available_themes:
             self.theme = self.config.ui.theme
-        self.query_one(WorkflowList).show(list_workflows(self.config))
+        self.dashboard.query_one(WorkflowList).show(list_workflows(self.config))
         self.session.add_listener(self._on_session_update)
         self._render_all()
         self.run_session()
         if self.lifecycle is not None:
             self.lifecycle.add_listener(self._on_lifecycle_update)
-            self.query_one(LogPane).equivalent_command = self.lifecycle.equivalent_logs_command()
+            self.dashboard.query_one(LogPane).equivalent_command = self.lifecycle.equivalent_logs_command()
             self.watch_service()
             self.follow_service_logs()
         self.set_interval(DEVICE_POLL_S, self.poll_devices)
         self.set_interval(1.0, self._tick)
-        self.query_one(WorkflowList).focus()
+        self.dashboard.query_one(WorkflowList).focus()
+
+    @property
+    def dashboard(self) -> Screen[Any]:
+        """The dashboard screen (the bottom of the stack), whatever screen is on top of it."""
+        return self.screen_stack[0]
 
     # -- workers (owned by the App so they outlive screen changes)
 
@@ -142,9 +149,17 @@ class ComfyTuiApp(App[int]):
         await self.lifecycle.follow_logs()
 
     def _on_lifecycle_update(self, update: Any) -> None:
+        if self._exit_renders:
+            return
+        try:
+            self._show_lifecycle_update(update)
+        except NoMatches:
+            pass  # shutting down
+
+    def _show_lifecycle_update(self, update: Any) -> None:
         if update.kind == "log":
             line = update.payload
-            self.query_one(LogPane).add(self.lifecycle.kind, [(str(line.time or ""), line.text + "\n")])
+            self.dashboard.query_one(LogPane).add(self.lifecycle.kind, [(str(line.time or ""), line.text + "\n")])
             return
         if update.kind in ("status", "phase", "busy", "error"):
             self._service_line = self._describe_service()
@@ -173,7 +188,7 @@ class ComfyTuiApp(App[int]):
             self.session.system_stats = await self.session.client.system_stats()
         except ComfyTuiError:
             return
-        self.query_one(DevicesPane).show(self.session.system_stats)
+        self.dashboard.query_one(DevicesPane).show(self.session.system_stats)
 
     # -- session -> UI
 
@@ -193,6 +208,14 @@ class ComfyTuiApp(App[int]):
 
     def on_session_changed(self, _message: SessionChanged) -> None:
         self._posted = False
+        if self._exit_renders:
+            return
+        try:
+            self._render_dirty()
+        except NoMatches:
+            pass  # the app is shutting down and its widgets are gone
+
+    def _render_dirty(self) -> None:
         if self._dirty_connection:
             self._dirty_connection = False
             self._render_connection()
@@ -204,14 +227,14 @@ class ComfyTuiApp(App[int]):
             self._render_preview()
         if self._pending_logs:
             logs, self._pending_logs = self._pending_logs, []
-            self.query_one(LogPane).add("comfyui", logs)
+            self.dashboard.query_one(LogPane).add("comfyui", logs)
 
     def _render_all(self) -> None:
         self._render_connection()
         self._render_jobs()
 
     def _render_connection(self) -> None:
-        self.query_one(StatusLine).show(
+        self.dashboard.query_one(StatusLine).show(
             self.session.connection,
             self.session.book.queue_remaining,
             self.session.client_id,
@@ -219,11 +242,11 @@ class ComfyTuiApp(App[int]):
             service=self._service_line,
         )
         if self.session.connection.state == "connected" and self.session.system_stats:
-            self.query_one(DevicesPane).show(self.session.system_stats)
+            self.dashboard.query_one(DevicesPane).show(self.session.system_stats)
 
     def _render_jobs(self) -> None:
-        self.query_one(QueuePane).show(self.session.book)
-        self.query_one(HistoryTable).show(self.session.book, self.config.ui.history_items)
+        self.dashboard.query_one(QueuePane).show(self.session.book)
+        self.dashboard.query_one(HistoryTable).show(self.session.book, self.config.ui.history_items)
 
     def _render_preview(self) -> None:
         frame = self.session.latest_preview
@@ -233,12 +256,12 @@ class ComfyTuiApp(App[int]):
         caption = f"{job.prompt_id[:8]} node {frame.node_id or job.node or '?'}" if job else "preview"
         if job and job.steps:
             caption += f" · step {job.step}/{job.steps}"
-        self.query_one(PreviewPane).offer(frame.image, caption)
+        self.dashboard.query_one(PreviewPane).offer(frame.image, caption)
 
     def _tick(self) -> None:
         # elapsed time of the running job moves even without events
         if self.session.book.running_id:
-            self.query_one(QueuePane).show(self.session.book)
+            self.dashboard.query_one(QueuePane).show(self.session.book)
 
     # -- intents
 
@@ -248,7 +271,7 @@ class ComfyTuiApp(App[int]):
         return self.readonly
 
     def action_queue_selected(self, front: bool = False) -> None:
-        entry = self.query_one(WorkflowList).selected()
+        entry = self.dashboard.query_one(WorkflowList).selected()
         if entry is None:
             self.notify("no workflow selected (focus the Workflows pane with 1)", severity="warning")
             return
@@ -275,7 +298,7 @@ class ComfyTuiApp(App[int]):
         self.notify(f"queued {entry.name} ({job.prompt_id[:8]})" + (" at the front" if front else ""))
 
     def action_cancel_job(self) -> None:
-        pid = self.query_one(QueuePane).selected_job_id()
+        pid = self.dashboard.query_one(QueuePane).selected_job_id()
         if pid is None:
             self.notify("no job selected in the Queue pane", severity="warning")
             return
@@ -367,7 +390,7 @@ class ComfyTuiApp(App[int]):
         self.push_screen(getattr(module, class_name)(self))
 
     def action_edit_workflow(self) -> None:
-        entry = self.query_one(WorkflowList).selected()
+        entry = self.dashboard.query_one(WorkflowList).selected()
         if entry is None:
             self.notify("no workflow selected (focus the Workflows pane with 1)", severity="warning")
             return
@@ -379,13 +402,13 @@ class ComfyTuiApp(App[int]):
         self.push_screen(WorkflowFormScreen(self, entry))
 
     def action_focus_pane(self, pane_id: str) -> None:
-        widget = self.query_one(f"#{pane_id}")
+        widget = self.dashboard.query_one(f"#{pane_id}")
         target = widget if widget.can_focus else next((w for w in widget.query("*") if w.can_focus), widget)
         target.focus()
 
     @work(exclusive=True, group="refresh", exit_on_error=False, description="refreshing")
     async def action_refresh_all(self) -> None:
-        self.query_one(WorkflowList).show(list_workflows(self.config))
+        self.dashboard.query_one(WorkflowList).show(list_workflows(self.config))
         if self.session.connection.state != "connected":
             self.session.reconnect_now()
             self.notify("reconnecting now")
@@ -397,10 +420,25 @@ class ComfyTuiApp(App[int]):
         self.push_screen(HelpScreen(self.help_groups()))
 
     def help_groups(self) -> list[tuple[str, list[tuple[str, str]]]]:
-        def rows(bindings: Iterable[Binding]) -> list[tuple[str, str]]:
-            return [(b.key, b.tooltip or b.description) for b in bindings if b.description]
+        def rows(bindings: Iterable[Binding | tuple[str, ...]]) -> list[tuple[str, str]]:
+            found = []
+            for b in bindings:
+                if isinstance(b, tuple):
+                    b = Binding(*b)
+                if b.description:
+                    found.append((b.key, b.tooltip or b.description))
+            return found
 
-        groups = [("Everywhere", rows(self.BINDINGS))]
+        groups = []
+        if self.screen is not self.dashboard:
+            title = getattr(self.screen, "HELP_TITLE", None) or type(self.screen).__name__.removesuffix("Screen")
+            groups.append((f"{title} screen", rows(self.screen.BINDINGS)))
+            for widget in self.screen.query("*"):
+                if widget.BINDINGS and widget.can_focus:
+                    groups.append((f"{title}: {type(widget).__name__}", rows(widget.BINDINGS)))
+            groups.append(("Everywhere", rows(b for b in self.BINDINGS if b.key in ("question_mark", "q", "ctrl+p"))))
+            return groups
+        groups.append(("Everywhere", rows(self.BINDINGS)))
         groups.append(("Workflows pane", rows(WorkflowList.BINDINGS)))
         groups.append(("History pane", rows(HistoryTable.BINDINGS)))
         groups.append(("Logs pane", rows(LogPane.BINDINGS)))
@@ -430,11 +468,12 @@ class ComfyTuiApp(App[int]):
         yield SystemCommand("gpu: open the GPU screen", "GPUs, VRAM, processes, free memory", lambda: self.action_open_screen("gpu"))
         yield SystemCommand("models: open the model browser", "Sizes, dates, metadata, sha256", lambda: self.action_open_screen("models"))
         yield SystemCommand("workflow: edit and queue the selected workflow", "The parameter form", self.action_edit_workflow)
-        yield SystemCommand("logs: filter", "Show only log lines containing a text", lambda: self.query_one(LogPane).action_open_filter())
-        yield SystemCommand("logs: toggle follow", "Pause or resume auto-scroll", lambda: self.query_one(LogPane).action_toggle_follow())
+        yield SystemCommand("logs: filter", "Show only log lines containing a text", lambda: self.dashboard.query_one(LogPane).action_open_filter())
+        yield SystemCommand("logs: toggle follow", "Pause or resume auto-scroll", lambda: self.dashboard.query_one(LogPane).action_toggle_follow())
         yield SystemCommand("help: keys", "List every key binding", self.action_help)
 
     async def action_quit(self) -> None:
+        self._exit_renders = True
         self.exit(0)
 
     async def on_unmount(self) -> None:

@@ -155,22 +155,32 @@ class GpuScreen(Screen[None]):
         if self.feed.latest is not None:
             self._on_snapshot(self.feed.latest)
         else:
-            self.action_refresh()
+            self.sample_now()
         self.refresh_server()
         self.set_interval(SERVER_REFRESH_S, self.refresh_server)
+        self.set_interval(self.feed.interval_s, self._sample_if_stale)
 
-    async def on_unmount(self) -> None:
+    def _sample_if_stale(self) -> None:
+        # the dashboard's Devices pane normally runs the sampling loop; sample here if it does not
+        if self.feed.is_stale():
+            self.sample_now()
+
+    def on_unmount(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        if self.info is not None:
-            await self.info.aclose()
+        if self.info is not None:  # closed by an app worker: awaiting here would hold up the app's teardown
+            self.app.run_worker(self.info.aclose(), group="gpu-screen-close", exit_on_error=False,
+                                description="closing the GPU screen's HTTP client")
 
     # -- data
 
-    @work(exclusive=True, group="gpu-screen-sample", exit_on_error=False, description="sampling GPUs now")
-    async def action_refresh(self) -> None:
-        await self.feed.sample()
+    def action_refresh(self) -> None:
+        self.sample_now()
         self.refresh_server()
+
+    @work(exclusive=True, group="gpu-screen-sample", exit_on_error=False, description="sampling GPUs now")
+    async def sample_now(self) -> None:
+        await self.feed.sample()
 
     @work(exclusive=True, group="gpu-screen-stats", exit_on_error=False, description="reading /system_stats")
     async def refresh_server(self) -> None:
@@ -235,12 +245,15 @@ class GpuScreen(Screen[None]):
             card.show(gpu, match_device(gpu, devices),
                       self.feed.sampler.series(gpu.index, "util_gpu"),
                       self.feed.sampler.series(gpu.index, "memory_percent"))
+        cursor = procs.cursor_row
         procs.clear()
         rows = [p for g in snapshot.gpus for p in g.processes]
         for p in rows:
             marker = Text("ComfyUI", style="bold magenta") if is_comfyui(p, self.managed_container) else Text("")
             procs.add_row(str(p.gpu_index), str(p.pid), process_owner(p), p.name or "?",
                           size(p.used_memory) if p.used_memory is not None else "—", p.kind, marker)
+        if rows and cursor > 0:
+            procs.move_cursor(row=min(cursor, len(rows) - 1))
         procs.border_subtitle = f"{len(rows)} process(es)" if rows else "no process holds GPU memory"
 
     # -- actions

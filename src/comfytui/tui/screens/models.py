@@ -22,12 +22,12 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, OptionList, ProgressBar, Static
 from textual.widgets.data_table import CellDoesNotExist
 from textual.widgets.option_list import Option
-from textual.worker import Worker
+from textual.worker import Worker, WorkerState
 
 from comfytui.core.errors import ComfyTuiError
 from comfytui.core.models import (
@@ -42,6 +42,7 @@ from comfytui.core.models import (
 
 SORT_KEYS: tuple[SortKey, ...] = get_args(SortKey)
 ALL = "__all__"
+PROGRESS_EVERY_S = 0.1
 FLAG_LABELS = {
     "name_not_checkpoint": "name?",
     "header_not_checkpoint": "not a ckpt",
@@ -50,8 +51,10 @@ FLAG_LABELS = {
 }
 
 
-def when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts is not None else "—"
+def when(ts: float | None, short: bool = False) -> str:
+    if ts is None:
+        return "—"
+    return time.strftime("%y-%m-%d %H:%M" if short else "%Y-%m-%d %H:%M", time.localtime(ts))
 
 
 def flags_cell(entry: ModelEntry) -> Text:
@@ -124,8 +127,9 @@ class ModelsScreen(Screen[None]):
     ModelsScreen #models-filter.-open { display: block; }
     ModelsScreen #models-main { height: 1fr; }
     ModelsScreen #models-folders { width: 22; border: round $primary 50%; }
-    ModelsScreen #models-table { width: 1fr; border: round $primary 50%; }
-    ModelsScreen #models-details { width: 38%; border: round $secondary 60%; padding: 0 1; }
+    ModelsScreen #models-right { width: 1fr; }
+    ModelsScreen #models-table { height: 1fr; min-height: 5; border: round $primary 50%; }
+    ModelsScreen #models-details { height: 45%; min-height: 5; border: round $secondary 60%; padding: 0 1; }
     ModelsScreen #hash-box { height: auto; display: none; padding: 0 1; }
     ModelsScreen #hash-box.-busy { display: block; }
     ModelsScreen #hash-label { width: 1fr; height: 1; }
@@ -161,7 +165,9 @@ class ModelsScreen(Screen[None]):
         self.hashing: ModelEntry | None = None
         self.hash_progress: tuple[int, int] = (0, 0)
         self._hash_worker: Worker[None] | None = None
-        self.loading = True
+        self.listing_busy = True
+        self._name_column_width = 40
+        self._progress_drawn_at = 0.0
 
     # -- layout
 
@@ -170,9 +176,10 @@ class ModelsScreen(Screen[None]):
         yield Input(placeholder="filter: every word must match (Enter keeps it, Esc clears it)", id="models-filter")
         with Horizontal(id="models-main"):
             yield OptionList(id="models-folders")
-            yield DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
-            with VerticalScroll(id="models-details"):
-                yield Static(Text("no file selected", style="dim"), id="details-text")
+            with Vertical(id="models-right"):
+                yield DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
+                with VerticalScroll(id="models-details"):
+                    yield Static(Text("no file selected", style="dim"), id="details-text")
         with Horizontal(id="hash-box"):
             yield Static(id="hash-label")
             yield ProgressBar(id="hash-progress", show_eta=True)
@@ -183,28 +190,44 @@ class ModelsScreen(Screen[None]):
         self.query_one("#models-details").border_title = "Details"
         table = self.query_one("#models-table", DataTable)
         table.border_title = "Models"
-        table.add_column("Name", key="name")
-        table.add_column("Size", key="size")
-        table.add_column("Modified", key="modified")
-        table.add_column("Flags", key="flags")
+        self._add_columns(table)
         table.focus()
         self.load_listing()
 
-    async def on_unmount(self) -> None:
-        if self._own_catalog:
-            await self.catalog.aclose()
+    def _name_width(self, table: DataTable[Any]) -> int:
+        # size 9, modified 14, flags about 12, and the cells' padding (2 a column)
+        return max(20, (table.content_region.width or 60) - 44)
+
+    def _add_columns(self, table: DataTable[Any]) -> None:
+        self._name_column_width = self._name_width(table)
+        table.add_column("Name", key="name", width=self._name_column_width)
+        table.add_column("Size", key="size", width=9)
+        table.add_column("Modified", key="modified", width=14)
+        table.add_column("Flags", key="flags")
+
+    def on_resize(self) -> None:
+        table = self.query_one("#models-table", DataTable)
+        if self._name_width(table) != self._name_column_width:
+            table.clear(columns=True)
+            self._add_columns(table)
+            self._fill_table()
+
+    def on_unmount(self) -> None:
+        if self._own_catalog:  # closed by an app worker: awaiting here would hold up the app's teardown
+            self.app.run_worker(self.catalog.aclose(), group="models-close", exit_on_error=False,
+                                description="closing the model browser's HTTP client")
 
     # -- listing
 
     @work(exclusive=True, group="models-list", exit_on_error=False, description="listing models")
     async def load_listing(self) -> None:
-        self.loading = True
+        self.listing_busy = True
         self._render_status("listing models…")
         self.catalog.refresh()
         try:
             listing = await self.catalog.list()
         except ComfyTuiError as exc:
-            self.loading = False
+            self.listing_busy = False
             self._render_status(f"cannot list models: {exc.message}", error=True)
             return
         catalog = self.catalog
@@ -220,7 +243,7 @@ class ModelsScreen(Screen[None]):
         self.hashes.update(await asyncio.to_thread(cached))
         self.listing = listing
         self.entries = listing.entries
-        self.loading = False
+        self.listing_busy = False
         self._fill_folders()
         self._fill_table()
 
@@ -249,9 +272,13 @@ class ModelsScreen(Screen[None]):
         entries = sort_entries(filter_entries(entries, self.filter_text), self.sort_by, self.reverse)
         self.shown = entries
         table.clear()
+        width = self._name_column_width
         for e in entries:
-            table.add_row(e.path if self.folder == ALL else e.name, format_bytes(e.size), when(e.modified),
-                          flags_cell(e), key=e.path)
+            name = e.path if self.folder == ALL else e.name
+            if len(name) > width:
+                name = "…" + name[-(width - 1):]
+            table.add_row(name, Text(format_bytes(e.size), justify="right"), when(e.modified, short=True), flags_cell(e),
+                          key=e.path)
         if keep is not None and any(e.path == keep.path for e in entries):
             table.move_cursor(row=table.get_row_index(keep.path))
         self._render_status()
@@ -289,7 +316,7 @@ class ModelsScreen(Screen[None]):
         entry = self.selected_entry()
         details = self.query_one("#details-text", Static)
         if entry is None:
-            details.update(Text("no file here" if not self.loading else "listing…", style="dim"))
+            details.update(Text("no file here" if not self.listing_busy else "listing…", style="dim"))
             return
         digest = self.hashes.get(entry.local_path) if entry.local_path else None
         hashing = self.hashing is not None and self.hashing.path == entry.path
@@ -399,30 +426,37 @@ class ModelsScreen(Screen[None]):
             self._hash_worker.cancel()
 
     def _on_hash_progress(self, done: int, total: int) -> None:
+        """Progress from the hashing thread (relayed onto the loop); the bar is redrawn at most 10x a second."""
         self.hash_progress = (done, total)
-        if self.is_mounted:
+        now = time.monotonic()
+        if self.is_mounted and (now - self._progress_drawn_at >= PROGRESS_EVERY_S or done >= total):
+            self._progress_drawn_at = now
             self.query_one("#hash-progress", ProgressBar).update(total=total or None, progress=done)
 
     @work(exclusive=True, group="models-hash", exit_on_error=False, description="sha256 of a model file")
     async def hash_entry(self, entry: ModelEntry) -> None:
-        outcome: str | None = None
         try:
             result = await self.catalog.sha256(entry, progress=self._on_hash_progress)
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
         except ComfyTuiError as exc:
-            outcome = exc.message
-            self.notify(exc.message, title="sha256 failed", severity="error")
-        else:
-            assert entry.local_path is not None
-            self.hashes[entry.local_path] = result.sha256
-            self.notify(f"sha256 of {entry.path}: {result.sha256[:16]}…" + (" (cached)" if result.cached else ""))
-        finally:
-            self.hashing = None
-            self._hash_worker = None
-            if self.is_mounted:
-                self.query_one("#hash-box").remove_class("-busy")
-                self._render_details()
-                if outcome == "cancelled":
-                    self.notify(f"hashing {entry.path} cancelled")
+            self.notify(exc.message, title=f"sha256 of {entry.path} failed", severity="error")
+            return
+        assert entry.local_path is not None
+        self.hashes[entry.local_path] = result.sha256
+        self.notify(f"sha256 of {entry.path}: {result.sha256[:16]}…" + (" (cached)" if result.cached else ""))
+
+    @on(Worker.StateChanged)
+    def _hash_worker_changed(self, event: Worker.StateChanged) -> None:
+        # cleanup here, not in the worker: a worker cancelled before it ran never reaches a finally
+        if event.worker is not self._hash_worker or event.state not in (
+            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED
+        ):
+            return
+        entry = self.hashing
+        self.hashing = None
+        self._hash_worker = None
+        self.query_one("#hash-box").remove_class("-busy")
+        self._render_details()
+        if event.state == WorkerState.CANCELLED and entry is not None:
+            self.notify(f"hashing {entry.path} cancelled")
+        elif event.state == WorkerState.ERROR:
+            self.notify(str(event.worker.error), title="sha256 failed", severity="error")

@@ -17,12 +17,12 @@ from textual import work
 from textual.widgets import Static
 
 from comfytui.core.gpu import GpuSnapshot
-from comfytui.tui.widgets.gpu_panel import GpuFeed, gpu_feed, pane_text
+from comfytui.tui.widgets.gpu_panel import GpuFeed, gpu_feed, pane_text, text_height
 
 
 class DevicesPane(Static):
     DEFAULT_CSS = """
-    DevicesPane { border: round $primary 60%; padding: 0 1; height: 1fr; overflow-y: auto; }
+    DevicesPane { border: round $primary 60%; padding: 0 1; height: 1fr; }
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -41,11 +41,13 @@ class DevicesPane(Static):
         self._unsubscribe = self._feed.subscribe(self._on_snapshot)
         self.sample_gpus()
 
-    async def on_unmount(self) -> None:
+    def on_unmount(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        if self._feed is not None:
-            await self._feed.close()
+        # the app is closing: shut NVML down if it was ever up (quick; nothing to do without a driver).
+        # Not awaited on purpose: an async unmount here delays the app's own teardown.
+        if self._feed is not None and self._feed.sampler.initialised:
+            self._feed.sampler.close_sync()
 
     @work(exclusive=True, group="gpu", exit_on_error=False, description="sampling GPUs through NVML")
     async def sample_gpus(self) -> None:
@@ -74,6 +76,13 @@ class DevicesPane(Static):
             self.update(Text("no data: the server is not answering", style="dim"))
             return
         width = max(24, self.content_region.width or 44)
+        height = self.content_region.height or 10
         config = getattr(self.app, "config", None)
         managed = config.container.name if config is not None else None
-        self.update(pane_text(self.snapshot, self.stats, width, managed))
+        text = pane_text(self.snapshot, self.stats, width, managed)
+        if text_height(text, width) > height:
+            text = pane_text(self.snapshot, self.stats, width, managed, compact=True)
+        self.update(text)
+
+    def on_resize(self) -> None:
+        self._render_text()

@@ -39,6 +39,8 @@ class GpuFeed:
     def __init__(self, sampler: GpuSampler) -> None:
         self.sampler = sampler
         self.latest: GpuSnapshot | None = None
+        self.sampled_at = float("-inf")
+        """``time.monotonic()`` of the last sample."""
         self._listeners: list[Callable[[GpuSnapshot], None]] = []
         self._names_looked_up_at = -PODMAN_LOOKUP_EVERY_S
         self._lock = asyncio.Lock()
@@ -71,9 +73,14 @@ class GpuFeed:
                     self.sampler.set_container_names({**self.sampler.container_names, **names})
                     snapshot = await self.sampler.sample()
             self.latest = snapshot
+            self.sampled_at = time.monotonic()
         for listener in list(self._listeners):
             listener(snapshot)
         return snapshot
+
+    def is_stale(self) -> bool:
+        """True when nobody has sampled for two intervals (no Devices pane is running the loop)."""
+        return time.monotonic() - self.sampled_at > 2 * self.interval_s
 
     async def close(self) -> None:
         await self.sampler.close()
@@ -227,25 +234,71 @@ def is_comfyui(proc: GpuProcess, managed_container: str | None) -> bool:
     return proc.is_comfyui or (managed_container is not None and proc.container_name == managed_container)
 
 
+def nvml_status(snapshot: GpuSnapshot | None) -> Text:
+    if snapshot is None:
+        return Text("NVML: sampling…", style="dim italic")
+    if not snapshot.available:
+        return Text(snapshot.reason, style="yellow")
+    if not snapshot.gpus:
+        return Text("NVML: no NVIDIA GPU found", style="yellow")
+    return Text(f"NVML driver {snapshot.driver_version or '?'}", style="dim")
+
+
+def text_height(text: Text, width: int) -> int:
+    """Lines ``text`` takes when wrapped at ``width`` (roughly: long lines wrap at ``width``)."""
+    return sum(max(1, -(-len(line.plain) // max(1, width))) for line in text.split("\n"))
+
+
+def _gib_short(num: int | None) -> str:
+    return "—" if num is None else f"{num / 1024**3:.1f}G"
+
+
+def compact_gpu_lines(gpu: GpuInfo, width: int) -> Text:
+    """A GPU in two lines: name and sensors; util and VRAM bars."""
+    text = Text()
+    sensors = []
+    if gpu.temperature_c is not None:
+        sensors.append(f"{gpu.temperature_c}°C")
+    if gpu.power_w is not None:
+        sensors.append(f"{gpu.power_w:.0f}W")
+    right = " ".join(sensors)
+    room = max(8, width - len(right) - 1)
+    text.append(f"GPU{gpu.index} {short_gpu_name(gpu.name)}"[:room].ljust(room), style="bold")
+    text.append(" " + right + "\n", style="cyan")
+    w = max(4, (width - 27) // 2)
+    text.append("util ")
+    text.append_text(bar(None if gpu.util_gpu is None else gpu.util_gpu / 100, w))
+    text.append(f" {pct(gpu.util_gpu):>4} VRAM ")
+    mem = gpu.memory_percent
+    text.append_text(bar(None if mem is None else mem / 100, w))
+    text.append(f" {_gib_short(gpu.memory_used)}/{_gib_short(gpu.memory_total)}")
+    return text
+
+
 def pane_text(snapshot: GpuSnapshot | None, stats: Mapping[str, Any] | None, width: int,
-              managed_container: str | None = None) -> Text:
-    """The dashboard's Devices pane: NVML GPUs with torch VRAM, else the server's devices and why."""
+              managed_container: str | None = None, *, compact: bool = False) -> Text:
+    """The dashboard's Devices pane: NVML GPUs with torch VRAM, else the server's devices and why.
+
+    ``compact`` (a short pane, e.g. at 80x24) puts NVML's status first and drops to one or two
+    lines per device.
+    """
     text = Text()
     devices = server_devices(stats)
     used: set[int] = set()
+    if compact:
+        text.append_text(nvml_status(snapshot))
+        text.append("\n")
     if snapshot is not None and snapshot.available and snapshot.gpus:
         for gpu in snapshot.gpus:
             device = match_device(gpu, devices)
             if device is not None:
                 used.add(id(device))
-            text.append_text(gpu_lines(gpu, device, width))
+            text.append_text(compact_gpu_lines(gpu, width) if compact else gpu_lines(gpu, device, width))
             comfy = [p for p in gpu.processes if is_comfyui(p, managed_container)]
-            if comfy:
+            if comfy and not compact:
                 held = sum(p.used_memory or 0 for p in comfy)
                 text.append(f"\nComfyUI holds {size(held)}", style="magenta")
             text.append("\n")
-    elif snapshot is not None and snapshot.available:
-        text.append("NVML: no NVIDIA GPU found\n", style="yellow")
     if stats:
         system = stats.get("system") or {}
         for device in devices:
@@ -254,32 +307,38 @@ def pane_text(snapshot: GpuSnapshot | None, stats: Mapping[str, Any] | None, wid
             total = device.get("vram_total") or 0
             free = device.get("vram_free") or 0
             name = str(device.get("name", "device"))
-            text.append(f"{name[: width - 7]} (server)\n", style="bold")
-            text.append("VRAM ")
-            text.append_text(bar((total - free) / total if total else None, max(6, width - 24)))
+            label = "mem " if str(device.get("type", "")).lower() == "cpu" else "VRAM"
+            fraction = (total - free) / total if total else None
+            if compact:
+                head = name[: max(4, width - 30)]
+                text.append(f"{head} ", style="bold")
+                text.append_text(bar(fraction, max(4, width - len(head) - 24)))
+                text.append(f" {_gib_short(total - free)}/{_gib_short(total)} server\n")
+                continue
+            text.append(f"{name[: width - 9]} (server)\n", style="bold")
+            text.append(f"{label} ")
+            text.append_text(bar(fraction, max(6, width - 24)))
             text.append(f" {size(total - free)}/{size(total)}\n")
             text.append_text(torch_line(device))
             text.append("\n")
         ram_total = system.get("ram_total") or 0
         ram_free = system.get("ram_free") or 0
-        text.append("RAM  ")
-        text.append_text(bar((ram_total - ram_free) / ram_total if ram_total else None, max(6, width - 24)))
-        text.append(f" {size(ram_total - ram_free)}/{size(ram_total)}\n")
-        versions = [
-            f"ComfyUI {system.get('comfyui_version', '?')}",
-            f"torch {str(system.get('pytorch_version', '?')).split('+')[0]}",
-        ]
-        text.append(" · ".join(versions) + "\n", style="dim")
+        comfy_version = f"ComfyUI {system.get('comfyui_version', '?')}"
+        torch_version = f"torch {str(system.get('pytorch_version', '?')).split('+')[0]}"
+        if compact:
+            text.append(f"RAM {_gib_short(ram_total - ram_free)}/{_gib_short(ram_total)} · {comfy_version}\n",
+                        style="dim")
+        else:
+            text.append("RAM  ")
+            text.append_text(bar((ram_total - ram_free) / ram_total if ram_total else None, max(6, width - 24)))
+            text.append(f" {size(ram_total - ram_free)}/{size(ram_total)}\n")
+            text.append(f"{comfy_version} · {torch_version}\n", style="dim")
     elif stats is not None:
         text.append("server: not answering /system_stats\n", style="dim")
     else:
         text.append("server: waiting for /system_stats…\n", style="dim")
-    if snapshot is None:
-        text.append("NVML: sampling…", style="dim italic")
-    elif not snapshot.available:
-        text.append(snapshot.reason, style="yellow")
-    else:
-        text.append(f"NVML driver {snapshot.driver_version or '?'}", style="dim")
+    if not compact:
+        text.append_text(nvml_status(snapshot))
     text.rstrip()
     return text
 
