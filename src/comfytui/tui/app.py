@@ -161,6 +161,11 @@ class ComfyTuiApp(App[int]):
             line = update.payload
             self.dashboard.query_one(LogPane).add(self.lifecycle.kind, [(str(line.time or ""), line.text + "\n")])
             return
+        if update.kind == "status" and self.lifecycle.kind == "process" and getattr(update.payload, "pid", None):
+            # NVML lists host PIDs: tell the sampler which one is the ComfyUI we run.
+            from comfytui.tui.widgets.gpu_panel import gpu_feed
+
+            gpu_feed(self).sampler.set_comfyui_pids([update.payload.pid])
         if update.kind in ("status", "phase", "busy", "error"):
             self._service_line = self._describe_service()
             self._render_connection()

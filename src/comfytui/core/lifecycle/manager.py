@@ -177,7 +177,13 @@ class LifecycleManager:
                 self._set_error(self._backend_error)
             return None
         try:
-            status = await self._backend.status()
+            try:
+                status = await self._backend.status()
+            except ComfyTuiError as exc:
+                if "cannot reach the podman API" in str(exc):
+                    raise
+                await asyncio.sleep(0.2)  # one retry: a pooled connection may have just been dropped
+                status = await self._backend.status()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - podman down, socket gone, config: all shown, none raised
@@ -192,7 +198,7 @@ class LifecycleManager:
             )
             if message != self._status_error:
                 self._status_error = message
-                if self.busy is None:
+                if self.busy is None and self.error is None:
                     self._set_error(message)
         else:
             if self._status_error is not None:
@@ -256,9 +262,9 @@ class LifecycleManager:
                         await asyncio.sleep(1.0)
                         continue
                     followed_run = run
-                since = last_time if last_time is not None else None
+                # a re-follow starts where the last one ended; the first one with the last 200 lines
                 tail = None if last_time is not None else LOG_TAIL
-                stream = backend.logs(follow=True, since=since, tail=tail)
+                stream = backend.logs(follow=True, since=last_time, tail=tail)
                 async with contextlib.aclosing(stream):
                     async for line in stream:
                         if last_time is not None and line.time is not None:
@@ -331,8 +337,9 @@ class LifecycleManager:
         container_only: bool = False,
     ) -> None:
         if self.busy is not None:
-            self._set_error(
-                f"cannot {_VERBS.get(name, name)} now: {self.busy} is still running (Esc cancels it)"
+            # refused: told to the listeners, but ``error`` keeps describing the running operation
+            self._emit(
+                "error", f"cannot {_VERBS.get(name, name)} now: {self.busy} is still running (Esc cancels it)"
             )
             return
         backend = self._backend
@@ -356,7 +363,6 @@ class LifecycleManager:
         try:
             await operation(backend)
         except asyncio.CancelledError:
-            self._emit("notice", Notice("info", f"{name} cancelled"))
             self._set_error(f"{name} cancelled" + (": nothing was created" if name == "pulling" else ""))
         except StartupFailed as exc:
             self._set_error(f"startup failed: {exc}")
@@ -375,13 +381,15 @@ class LifecycleManager:
         self.busy = name
         self._emit("busy", name)
 
-    async def _do_preflight(self, backend: PodmanBackend | ProcessBackend) -> None:
+    async def _do_preflight(self, backend: PodmanBackend | ProcessBackend) -> bool:
+        """Run the checks and report them; False (and an error) when one blocks a start."""
         checks = await backend.preflight()
         self.preflight = checks
         self._emit("preflight", checks)
         failed = blocking_failures(checks)
         if failed:
             self._set_error(_failed_checks(failed))
+        return not failed
 
     async def _pull(self, backend: PodmanBackend) -> None:
         self.pull = None
@@ -398,8 +406,7 @@ class LifecycleManager:
         self.phase = None
         for notice in self.notices:
             self._emit("notice", notice)
-        await self._do_preflight(backend)
-        if self.error:
+        if not await self._do_preflight(backend):
             return
         if isinstance(backend, PodmanBackend):
             if not await backend.image_present():

@@ -1,0 +1,117 @@
+"""Fixtures for the lifecycle manager and the Server screen: a private podman engine with the
+busybox image, a loopback registry, the real CPU ComfyUI, and configs pointing at them.
+
+Built from ``harness.podman`` like tests/lifecycle/conftest.py (same helpers, same settings)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from comfytui.core.config import Config, ContainerSettings
+from harness.podman import (
+    BUSYBOX_INSTALL,
+    PODMAN_INSTALL,
+    REGISTRY_INSTALL,
+    PodmanService,
+    Registry,
+    busybox_path,
+    comfy_cpu_paths,
+    free_port,
+    import_busybox,
+    make_blob_image,
+    podman_available,
+    registry_available,
+    require,
+)
+
+BUSYBOX = "localhost/busybox:test"
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def podman_service(tmp_path_factory: pytest.TempPathFactory):
+    require("podman", podman_available(), PODMAN_INSTALL)
+    require("busybox", busybox_path() is not None, BUSYBOX_INSTALL)
+    service = PodmanService.start(tmp_path_factory.mktemp("podman-ui"))
+    try:
+        import_busybox(service, BUSYBOX)
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def registry(podman_service: PodmanService, tmp_path_factory: pytest.TempPathFactory):
+    require("docker-registry", registry_available(), REGISTRY_INSTALL)
+    reg = Registry.start(tmp_path_factory.mktemp("registry-ui"), podman_service.registry_port)
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+@pytest.fixture(scope="session")
+def blob_remote(podman_service: PodmanService, registry: Registry) -> str:
+    """A one-layer 40 MB image in the loopback registry (~2.5 s to pull through its 16 MB/s proxy),
+    absent from local storage; tests that pull it remove it again."""
+    make_blob_image(podman_service, "localhost/blob:ui", 40 << 20)
+    remote = registry.push(podman_service, "localhost/blob:ui", "blobui:1")
+    podman_service.podman("rmi", "localhost/blob:ui")
+    return remote
+
+
+@pytest.fixture(scope="session")
+def comfy() -> dict[str, str]:
+    info = comfy_cpu_paths(Path(__file__).resolve().parents[2])
+    require("ComfyUI (CPU)", info is not None, "scripts/comfy-cpu install")
+    assert info is not None
+    subprocess.run(
+        [info["python"], "-m", "compileall", "-q", "-j", "2", info["tree"]], capture_output=True, check=False
+    )
+    return info
+
+
+@pytest.fixture
+def unique_name() -> str:
+    return f"ctui-srv-{os.getpid()}-{next(_names)}"
+
+
+@pytest.fixture
+def busybox_config(podman_service: PodmanService, tmp_path: Path, unique_name: str, comfytui_home: Path):
+    """``make(**container_changes) -> Config``: backend "container", a busybox container on the
+    test engine (host network, CPU, host dirs in tmp, short timeouts)."""
+
+    def make(**changes) -> Config:
+        port = free_port()
+        values = dict(
+            socket=podman_service.uri,
+            image="localhost/busybox",
+            tag="test",
+            name=unique_name,
+            port=port,
+            container_port=port,
+            network="host",
+            gpu="none",
+            storage=str(tmp_path / "storage"),
+            stop_timeout_s=2,
+            startup_timeout_s=60.0,
+        )
+        values.update(changes)
+        return Config(backend="container", container=ContainerSettings(**values))
+
+    return make
+
+
+@pytest.fixture
+def cleanup(podman_service: PodmanService) -> Callable[[str], None]:
+    """Register container names to force-remove after the test."""
+    names: list[str] = []
+    yield names.append
+    for name in names:
+        podman_service.podman("rm", "-f", "-t", "0", name, check=False)
