@@ -28,20 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:  # under CI a missing component fails instead of skipping
-    from harness.components import require
-except ImportError:  # pragma: no cover - imported without tests/ on sys.path
-
-    def require(component: str, available: bool, how_to_install: str) -> None:
-        import pytest
-
-        if available:
-            return
-        message = f"{component} is missing: {how_to_install}"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-
 
 def watch(pid: int, alive: bool = True) -> None:
     """Register (or forget) a process group with the suite's watchdog (harness/_reaper.py), which

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
 from harness.components import require
+
+
+def _clean_env() -> dict[str, str]:
+    """``os.environ`` passed explicitly. Something in the pytest process sets COLUMNS=80 and LINES=24
+    in the C-level environment (not in os.environ); inherited by tmux, they made Textual draw at
+    80x24 in a 120x40 pane (shutil.get_terminal_size prefers them to the tty)."""
+    env = dict(os.environ)
+    env.pop("COLUMNS", None)
+    env.pop("LINES", None)
+    return env
 
 
 class TmuxSession:
@@ -17,7 +28,9 @@ class TmuxSession:
         self.width, self.height = width, height
 
     def _tmux(self, *args: str) -> str:
-        out = subprocess.run(["tmux", "-S", str(self.socket), *args], capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            ["tmux", "-S", str(self.socket), *args], capture_output=True, text=True, check=False, env=_clean_env()
+        )
         return out.stdout
 
     def start(self, command: list[str], env: dict[str, str]) -> None:
@@ -25,6 +38,7 @@ class TmuxSession:
         subprocess.run(
             ["tmux", "-S", str(self.socket), "-f", "/dev/null", "new-session", "-d", "-x", str(self.width), "-y", str(self.height), *env_args, *command],
             check=True,
+            env=_clean_env(),  # the tmux server's environment is every pane's
         )
         self._tmux("set-option", "-g", "remain-on-exit", "on")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from comfytui.core.config import ContainerSettings
+from harness.components import require
 from harness.podman import (
     BUSYBOX_INSTALL,
     PODMAN_INSTALL,
@@ -23,7 +24,6 @@ from harness.podman import (
     import_busybox,
     podman_available,
     registry_available,
-    require,
 )
 
 BUSYBOX = "localhost/busybox:test"

@@ -67,10 +67,11 @@ async def test_queue_a_bundled_workflow_from_the_keyboard(dashboard_config: Conf
         preview = app.query_one(PreviewPane)
         await wait_until(pilot, lambda: preview.frames_shown > 0, what="a preview frame on screen")
         await wait_until(pilot, lambda: app.session.book.jobs[job.prompt_id].state == JobState.SUCCESS, timeout=40, what="success")
-        await wait_until(pilot, lambda: "success" in screen_text(app), what="the job in History")
+        history = app.query_one(HistoryTable)
+        await wait_until(pilot, lambda: job.prompt_id in [str(k.value) for k in history.rows], what="the job in History")
         done = app.session.book.jobs[job.prompt_id]
         assert done.outputs and done.outputs[0].filename.startswith("demo")
-        history = app.query_one(HistoryTable)
+        # the newest job is on top, and an unmoved cursor follows it
         assert history.selected_job_id() == job.prompt_id
         await pilot.press("3", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, JobScreen), what="the job screen")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from comfytui.core.config import Config, ContainerSettings
+from harness.components import require
 from harness.podman import (
     BUSYBOX_INSTALL,
     PODMAN_INSTALL,
@@ -27,7 +28,6 @@ from harness.podman import (
     make_blob_image,
     podman_available,
     registry_available,
-    require,
 )
 
 BUSYBOX = "localhost/busybox:test"

@@ -112,7 +112,17 @@ class ComfyTuiApp(App[int]):
         yield LogPane(self.config.ui.log_lines, id="logs")
         yield Footer()
 
+    def on_resize(self, event: Any) -> None:
+        self._fit_layout(event.size.width, event.size.height)
+
+    def _fit_layout(self, width: int, height: int) -> None:
+        screen = self.dashboard
+        screen.set_class(width < 110, "-narrow")
+        screen.set_class(width < 90, "-very-narrow")
+        screen.set_class(height < 30, "-short")
+
     def on_mount(self) -> None:
+        self._fit_layout(self.size.width, self.size.height)
         register_themes(self)
         if self.config.ui.theme in self.available_themes:
             self.theme = self.config.ui.theme

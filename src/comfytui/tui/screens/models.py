@@ -67,17 +67,16 @@ def flags_cell(entry: ModelEntry) -> Text:
 
 
 def details_text(entry: ModelEntry, sha256: str | None, hashing: bool = False) -> Text:
-    """Everything known about one file, for the details pane."""
+    """Everything known about one file, for the details pane: what it is first (header, metadata),
+    then where it lives and its hash, so a short pane shows what matters most."""
     text = Text()
     text.append(entry.path + "\n", style="bold")
     where = "server+local" if entry.on_server and entry.local_path else ("server" if entry.on_server else "local only")
     text.append(f"{format_bytes(entry.size)} · modified {when(entry.modified)} · {where}\n")
-    text.append("local path: ", style="bold")
-    text.append((entry.local_path or "none (no local copy: header from /view_metadata, no hashing)") + "\n",
-                style="" if entry.local_path else "dim")
     for flag in entry.flags:
         mark = "!" if flag.level == "warning" else "i"
         text.append(f"{mark} {flag.message}\n", style="yellow" if flag.level == "warning" else "cyan")
+    text.append_text(_header_text(entry))
     text.append("sha256: ", style="bold")
     if sha256:
         text.append(sha256 + "\n", style="green")
@@ -87,6 +86,14 @@ def details_text(entry: ModelEntry, sha256: str | None, hashing: bool = False) -
         text.append("press h to compute\n", style="dim")
     else:
         text.append("no local copy to hash\n", style="dim")
+    text.append("local path: ", style="bold")
+    text.append((entry.local_path or "none (no local copy: header from /view_metadata, no hashing)") + "\n",
+                style="" if entry.local_path else "dim")
+    return text
+
+
+def _header_text(entry: ModelEntry) -> Text:
+    text = Text()
     result = entry.header
     if not entry.is_safetensors:
         text.append("not a safetensors file: no header to show\n", style="dim")
@@ -123,7 +130,7 @@ class ModelsScreen(Screen[None]):
 
     DEFAULT_CSS = """
     ModelsScreen #models-status { height: 1; padding: 0 1; background: $boost; }
-    ModelsScreen #models-filter { display: none; height: 3; }
+    ModelsScreen #models-filter { display: none; height: 1; border: none; padding: 0 1; background: $boost; }
     ModelsScreen #models-filter.-open { display: block; }
     ModelsScreen #models-main { height: 1fr; }
     ModelsScreen #models-folders { width: 22; border: round $primary 50%; }

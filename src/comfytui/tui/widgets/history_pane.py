@@ -42,7 +42,7 @@ class HistoryTable(DataTable):
 
     def show(self, book: JobBook, limit: int = 200) -> None:
         finished = book.finished()[:limit]
-        sync_rows(self, [j.prompt_id for j in finished], {j.prompt_id: self._row(j) for j in finished})
+        sync_rows(self, [j.prompt_id for j in finished], {j.prompt_id: self._row(j) for j in finished}, follow_top=True)
         self.border_title = f"History [3] · {len(finished)}"
 
     @staticmethod

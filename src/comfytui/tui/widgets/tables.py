@@ -13,16 +13,22 @@ def selected_key(table: DataTable) -> str | None:
     return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
 
-def sync_rows(table: DataTable, order: Sequence[str], rows: dict[str, Sequence[object]]) -> None:
+def sync_rows(
+    table: DataTable, order: Sequence[str], rows: dict[str, Sequence[object]], *, follow_top: bool = False
+) -> None:
     """Show ``rows`` in ``order``: cells are updated in place when the keys are unchanged, else the
-    table is rebuilt and the cursor stays on the row it was on (if that row is still there)."""
+    table is rebuilt and the cursor stays on the row it was on (if that row is still there).
+
+    With ``follow_top``, a cursor left on the first row stays on the first row: in a newest-first
+    list the user who has not moved sees each new arrival selected."""
     current = [str(k.value) for k in table.rows]
     if list(order) != current:
         selected = selected_key(table)
+        at_top = table.cursor_row == 0
         table.clear()
         for key in order:
             table.add_row(*rows[key], key=key)
-        if selected in order:
+        if selected in order and not (follow_top and at_top):
             table.move_cursor(row=list(order).index(selected), animate=False)
         return
     for key in order:

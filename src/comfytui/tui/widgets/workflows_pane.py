@@ -21,7 +21,9 @@ from comfytui.core.library import WorkflowEntry
 
 
 def entry_text(entry: WorkflowEntry) -> Text:
-    text = Text(f" {entry.name}")
+    """One line per workflow: the name, then (dim) format, nodes and models; cut with an ellipsis
+    rather than wrapped, so a narrow pane stays a list."""
+    text = Text(f" {entry.name}", no_wrap=True, overflow="ellipsis")
     if entry.error:
         text.append("  unreadable", style="red")
     elif entry.format:
@@ -36,7 +38,7 @@ def entry_text(entry: WorkflowEntry) -> Text:
 
 class WorkflowList(OptionList):
     DEFAULT_CSS = """
-    WorkflowList { border: round $primary 60%; height: 1fr; }
+    WorkflowList { border: round $primary 60%; height: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     WorkflowList:focus { border: round $accent; }
     """
     BINDINGS = [Binding("enter", "queue_selected", "Queue", id="workflows.queue", tooltip="Queue the selected workflow")]
