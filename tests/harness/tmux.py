@@ -70,13 +70,14 @@ class TmuxSession:
             time.sleep(0.05)
         raise AssertionError(f"{text!r} was still on screen after {timeout:.0f}s:\n{screen}")
 
-    def exit_status(self, timeout: float = 10.0) -> int | None:
+    def exit_status(self, timeout: float = 20.0) -> int | None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             dead, _, status = self._tmux("display", "-p", "#{pane_dead} #{pane_dead_status}").strip().partition(" ")
             if dead == "1" and status:
                 return int(status)
             time.sleep(0.05)
+        print(f"the program had not exited after {timeout:.0f}s; the screen was:\n{self.screen()}")
         return None
 
     def kill(self) -> None:

@@ -369,11 +369,12 @@ class LifecycleManager:
         except Exception as exc:  # noqa: BLE001 - every failure becomes an "error" update
             self._set_error(_describe(exc, name))
         finally:
-            self.busy = None
-            self._emit("busy", None)
+            # Status first, then idle: whoever reacts to "no longer busy" sees the new state.
             if not self._closing:
                 with contextlib.suppress(Exception):
                     await self.refresh_status()
+            self.busy = None
+            self._emit("busy", None)
         if self._task is asyncio.current_task():
             self._task = None
 

@@ -30,7 +30,7 @@ class HistoryTable(DataTable):
 
     def on_mount(self) -> None:
         self.border_title = "History [3]"
-        self.add_columns("", "status", "job", "from", "duration", "finished", "outputs")
+        self.add_columns("", "status", "job", "duration", "finished", "outputs", "from")
 
     def selected_job_id(self) -> str | None:
         return selected_key(self)
@@ -46,7 +46,7 @@ class HistoryTable(DataTable):
         self.border_title = f"History [3] · {len(finished)}"
 
     @staticmethod
-    def _row(job: Job) -> tuple[Text, Text, Text, Text, str, str, str]:
+    def _row(job: Job) -> tuple[Text, Text, Text, str, str, str, Text]:
         style = STATE_STYLES[job.state]
         outputs = ", ".join(o.filename for o in job.outputs[:3]) + (" …" if len(job.outputs) > 3 else "")
         if job.error is not None and not outputs:
@@ -55,8 +55,8 @@ class HistoryTable(DataTable):
             Text(STATE_GLYPHS[job.state], style=style),
             Text(str(job.state), style=style),
             job_cell(job),
-            Text(origin(job), style="italic yellow" if job.foreign else ""),
             duration(job.duration_s),
             clock(job.ended_at),
             outputs,
+            Text(origin(job), style="italic yellow" if job.foreign else ""),
         )

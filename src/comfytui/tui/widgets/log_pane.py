@@ -47,7 +47,7 @@ class LogPane(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield RichLog(max_lines=self.max_lines, wrap=False, markup=False, highlight=False, auto_scroll=True, id="log-view")
-        yield Input(placeholder="filter logs (Enter to apply, Esc to clear)", id="log-filter")
+        yield Input(placeholder="filter logs (Enter to apply, Esc to clear)", id="log-filter", compact=True)
 
     def on_mount(self) -> None:
         self._retitle()
