@@ -21,7 +21,24 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
+def _exited_code(pid: int) -> int | None:
+    """Exit code of a process that has exited but not been reaped (a zombie), else None."""
+    if not pid:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    if fields[0] != "Z":
+        return None
+    wait_status = int(fields[-1])
+    return wait_status >> 8 if wait_status & 0x7F == 0 else 128 + (wait_status & 0x7F)
+
+
 class TmuxSession:
+    pane_pid = 0
+
     def __init__(self, socket: Path, width: int = 120, height: int = 40) -> None:
         require("tmux", shutil.which("tmux") is not None, "apt-get install tmux (scripts/setup does it)")
         self.socket = socket
@@ -41,6 +58,7 @@ class TmuxSession:
             env=_clean_env(),  # the tmux server's environment is every pane's
         )
         self._tmux("set-option", "-g", "remain-on-exit", "on")
+        self.pane_pid = int(self._tmux("display", "-p", "#{pane_pid}").strip() or 0)
 
     def screen(self) -> str:
         return self._tmux("capture-pane", "-p")
@@ -71,11 +89,19 @@ class TmuxSession:
         raise AssertionError(f"{text!r} was still on screen after {timeout:.0f}s:\n{screen}")
 
     def exit_status(self, timeout: float = 20.0) -> int | None:
+        """The program's exit code once it has exited (None if it is still running after ``timeout``).
+
+        tmux fills ``#{pane_dead_status}`` when it reaps the process; here it sometimes never does
+        (the process stays a zombie), so the code is then read from /proc/PID/stat, whose last
+        field is the wait status of an exited process."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             dead, _, status = self._tmux("display", "-p", "#{pane_dead} #{pane_dead_status}").strip().partition(" ")
             if dead == "1" and status:
                 return int(status)
+            code = _exited_code(self.pane_pid)
+            if code is not None:
+                return code
             time.sleep(0.05)
         print(f"the program had not exited after {timeout:.0f}s; the screen was:\n{self.screen()}")
         return None

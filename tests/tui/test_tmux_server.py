@@ -9,34 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.components import require
 from harness.podman import (
-    BUSYBOX_INSTALL,
-    PODMAN_INSTALL,
     PodmanService,
-    busybox_path,
     free_port,
-    import_busybox,
-    podman_available,
 )
+from harness.podman_fixtures import podman_service  # noqa: F401 (fixture)
 from harness.tmux import TmuxSession
 
 REPO = Path(__file__).resolve().parents[2]
 COMFYTUI = str(REPO / ".venv" / "bin" / "comfytui")
 pytestmark = [pytest.mark.podman, pytest.mark.tmux, pytest.mark.comfy]
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def podman_service(tmp_path_factory: pytest.TempPathFactory):
-    require("podman", podman_available(), PODMAN_INSTALL)
-    require("busybox", busybox_path() is not None, BUSYBOX_INSTALL)
-    service = PodmanService.start(tmp_path_factory.mktemp("podman-tmux"))
-    try:
-        import_busybox(service, "localhost/busybox:test")
-        yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture

@@ -7,53 +7,21 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from comfytui.core.config import Config, ContainerSettings
-from harness.components import require
 from harness.podman import (
-    BUSYBOX_INSTALL,
-    PODMAN_INSTALL,
-    REGISTRY_INSTALL,
     PodmanService,
     Registry,
-    busybox_path,
-    comfy_cpu_paths,
     free_port,
-    import_busybox,
     make_blob_image,
-    podman_available,
-    registry_available,
 )
+from harness.podman_fixtures import BUSYBOX, comfy, podman_service, registry  # noqa: F401 (fixtures)
 
-BUSYBOX = "localhost/busybox:test"
 _names = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def podman_service(tmp_path_factory: pytest.TempPathFactory):
-    require("podman", podman_available(), PODMAN_INSTALL)
-    require("busybox", busybox_path() is not None, BUSYBOX_INSTALL)
-    service = PodmanService.start(tmp_path_factory.mktemp("podman-ui"))
-    try:
-        import_busybox(service, BUSYBOX)
-        yield service
-    finally:
-        service.stop()
-
-
-@pytest.fixture(scope="session")
-def registry(podman_service: PodmanService, tmp_path_factory: pytest.TempPathFactory):
-    require("docker-registry", registry_available(), REGISTRY_INSTALL)
-    reg = Registry.start(tmp_path_factory.mktemp("registry-ui"), podman_service.registry_port)
-    try:
-        yield reg
-    finally:
-        reg.stop()
 
 
 @pytest.fixture(scope="session")
@@ -64,17 +32,6 @@ def blob_remote(podman_service: PodmanService, registry: Registry) -> str:
     remote = registry.push(podman_service, "localhost/blob:ui", "blobui:1")
     podman_service.podman("rmi", "localhost/blob:ui")
     return remote
-
-
-@pytest.fixture(scope="session")
-def comfy() -> dict[str, str]:
-    info = comfy_cpu_paths(Path(__file__).resolve().parents[2])
-    require("ComfyUI (CPU)", info is not None, "scripts/comfy-cpu install")
-    assert info is not None
-    subprocess.run(
-        [info["python"], "-m", "compileall", "-q", "-j", "2", info["tree"]], capture_output=True, check=False
-    )
-    return info
 
 
 @pytest.fixture

@@ -15,6 +15,6 @@ def run_dashboard(config: Config, *, readonly: bool = False) -> int:
     from comfytui.tui.app import ComfyTuiApp
 
     app = ComfyTuiApp(config, readonly=readonly)
-    app.arm_exit_watchdog = True
     app.run()
     return app.return_code or 0
+

@@ -491,36 +491,7 @@ class ComfyTuiApp(App[int]):
         self._exit_renders = True
         self.exit(0)
 
-    arm_exit_watchdog = False
-    """Set by ``run_dashboard``: never under Pilot, where the test process must live on."""
-
-    def _start_exit_watchdog(self, grace_s: float = 5.0) -> None:
-        """Once the dashboard is leaving, the process must end: if something (a stray thread the
-        interpreter waits for) holds it past ``grace_s``, dump every thread's stack to the state
-        dir for a bug report and exit with the app's code. A normal exit never waits for this
-        daemon thread."""
-        import faulthandler
-        import os
-        import threading
-        import time
-
-        from comfytui.core import paths
-
-        def watchdog() -> None:
-            time.sleep(grace_s)
-            try:
-                target = paths.ensure(paths.state_dir()) / "exit-hang.txt"
-                with open(target, "w", encoding="utf-8") as handle:
-                    handle.write(f"comfytui had not exited {grace_s:.0f}s after quitting; thread stacks:\n")
-                    faulthandler.dump_traceback(handle, all_threads=True)
-            finally:
-                os._exit(self.return_code or 0)
-
-        threading.Thread(target=watchdog, name="comfytui-exit-watchdog", daemon=True).start()
-
     async def on_unmount(self) -> None:
-        if self.arm_exit_watchdog:
-            self._start_exit_watchdog()
         await self.session.aclose()
         if self.lifecycle is not None:
             await self.lifecycle.aclose()
