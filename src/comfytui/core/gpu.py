@@ -512,3 +512,31 @@ def _text(value: Any) -> str | None:
 
 def _num(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+async def podman_container_names() -> dict[str, str]:
+    """{container id: name} of every podman container, from ``podman ps`` (no shell); {} when podman
+    is not installed, fails or takes over 5 s. Used to name the containers NVML processes run in."""
+    import asyncio
+    import shutil
+
+    if shutil.which("podman") is None:
+        return {}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "podman", "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL,
+        )
+    except OSError:
+        return {}
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=5)
+    except TimeoutError:
+        proc.kill()
+        return {}
+    names = {}
+    for line in out.decode(errors="replace").splitlines():
+        cid, _, name = line.strip().partition(" ")
+        if cid and name:
+            names[cid] = name
+    return names

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from typing import Any
 from comfytui.cli import add_server_options
 from comfytui.core.config import Config
 from comfytui.core.errors import EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, ComfyTuiError
-from comfytui.core.gpu import GpuSampler, GpuSnapshot
+from comfytui.core.gpu import GpuSampler, GpuSnapshot, podman_container_names
 from comfytui.core.models import format_bytes
 from comfytui.core.server_info import FreeResult, ServerInfo, SystemStats
 
@@ -103,26 +102,6 @@ def format_server(url: str, stats: SystemStats | None, error: str | None) -> lis
     return lines
 
 
-async def _podman_names(ids: set[str]) -> dict[str, str]:
-    """{container id: name} from ``podman ps`` when podman is here and some process is in a container."""
-    if not ids or shutil.which("podman") is None:
-        return {}
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            "podman", "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL,
-        )
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout=5)
-    except (OSError, TimeoutError):
-        return {}
-    names = {}
-    for line in out.decode(errors="replace").splitlines():
-        cid, _, name = line.strip().partition(" ")
-        if cid and name:
-            names[cid] = name
-    return names
-
-
 async def _sample(sampler: GpuSampler, info: ServerInfo) -> tuple[GpuSnapshot, SystemStats | None, str | None]:
     async def server() -> tuple[SystemStats | None, str | None]:
         try:
@@ -133,7 +112,7 @@ async def _sample(sampler: GpuSampler, info: ServerInfo) -> tuple[GpuSnapshot, S
     snapshot, (stats, error) = await asyncio.gather(sampler.sample(), server())
     ids = {p.container_id for g in snapshot.gpus for p in g.processes if p.container_id and not p.container_name}
     if ids:
-        names = await _podman_names(ids)
+        names = await podman_container_names()
         if names:
             sampler.set_container_names({**sampler.container_names, **names})
             snapshot = await sampler.sample()

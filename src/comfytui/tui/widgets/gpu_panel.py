@@ -12,7 +12,6 @@ on ``FakeNvml`` there), else one is built from ``app.config.gpu`` on the real py
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -22,7 +21,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from comfytui.core.gpu import GpuInfo, GpuProcess, GpuSampler, GpuSnapshot
+from comfytui.core.gpu import GpuInfo, GpuProcess, GpuSampler, GpuSnapshot, podman_container_names
 from comfytui.tui.format import size
 
 PODMAN_LOOKUP_EVERY_S = 30.0
@@ -98,30 +97,6 @@ def gpu_feed(app: App[Any]) -> GpuFeed:
     feed = GpuFeed(sampler)
     app.gpu_feed = feed  # type: ignore[attr-defined]
     return feed
-
-
-async def podman_container_names() -> dict[str, str]:
-    """{container id: name} of every podman container, or {} when podman is not here or slow."""
-    if shutil.which("podman") is None:
-        return {}
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            "podman", "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL,
-        )
-    except OSError:
-        return {}
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout=5)
-    except TimeoutError:
-        proc.kill()
-        return {}
-    names = {}
-    for line in out.decode(errors="replace").splitlines():
-        cid, _, name = line.strip().partition(" ")
-        if cid and name:
-            names[cid] = name
-    return names
 
 
 # ---------------------------------------------------------------------------------------------
