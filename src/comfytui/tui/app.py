@@ -144,6 +144,10 @@ class ComfyTuiApp(App[int]):
         """The dashboard screen (the bottom of the stack), whatever screen is on top of it."""
         return self.screen_stack[0]
 
+    def _can_render(self) -> bool:
+        """False once the app is leaving: its screens (and their widgets) may already be gone."""
+        return not self._exit_renders and bool(self.screen_stack) and self.is_running
+
     # -- workers (owned by the App so they outlive screen changes)
 
     @work(exclusive=True, group="comfy-session", exit_on_error=False, description="ComfyUI connection")
@@ -159,7 +163,7 @@ class ComfyTuiApp(App[int]):
         await self.lifecycle.follow_logs()
 
     def _on_lifecycle_update(self, update: Any) -> None:
-        if self._exit_renders:
+        if not self._can_render():
             return
         try:
             self._show_lifecycle_update(update)
@@ -203,7 +207,8 @@ class ComfyTuiApp(App[int]):
             self.session.system_stats = await self.session.client.system_stats()
         except ComfyTuiError:
             return
-        self.dashboard.query_one(DevicesPane).show(self.session.system_stats)
+        if self._can_render():
+            self.dashboard.query_one(DevicesPane).show(self.session.system_stats)
 
     # -- session -> UI
 
@@ -223,7 +228,7 @@ class ComfyTuiApp(App[int]):
 
     def on_session_changed(self, _message: SessionChanged) -> None:
         self._posted = False
-        if self._exit_renders:
+        if not self._can_render():
             return
         try:
             self._render_dirty()
@@ -275,7 +280,7 @@ class ComfyTuiApp(App[int]):
 
     def _tick(self) -> None:
         # elapsed time of the running job moves even without events
-        if self.session.book.running_id:
+        if self.session.book.running_id and self._can_render():
             self.dashboard.query_one(QueuePane).show(self.session.book)
 
     # -- intents
