@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -134,3 +135,12 @@ class FakeNvml:
 
     def nvmlDeviceGetGraphicsRunningProcesses(self, h: FakeGpu) -> list[Any]:
         return self._get(h, "graphics", [SimpleNamespace(pid=p, usedGpuMemory=m) for p, m in h.graphics])
+
+
+def write_proc(root: Path, pid: int, cgroup: str, comm: str, ppid: int = 1) -> None:
+    """A /proc/<pid> entry (cgroup, comm, stat) in a temp dir, shaped like the real one."""
+    d = root / str(pid)
+    d.mkdir(parents=True)
+    (d / "cgroup").write_text(cgroup)
+    (d / "comm").write_text(comm + "\n")
+    (d / "stat").write_text(f"{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 4194560 0 0 0 0 0\n")

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_nvml import NOT_SUPPORTED, FakeGpu, FakeNvml, pynvml
+from fake_nvml import NOT_SUPPORTED, FakeGpu, FakeNvml, pynvml, write_proc
 
 from comfytui.core.config import GpuSettings
 from comfytui.core.gpu import GpuSampler, GpuSnapshot, describe_nvml_error
@@ -26,14 +26,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def write_proc(root: Path, pid: int, cgroup: str, comm: str, ppid: int = 1) -> None:
-    d = root / str(pid)
-    d.mkdir(parents=True)
-    (d / "cgroup").write_text(cgroup)
-    (d / "comm").write_text(comm + "\n")
-    (d / "stat").write_text(f"{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 4194560 0 0 0 0 0\n")
 
 
 @pytest.fixture

@@ -396,6 +396,27 @@ def venv_base_prefix(venv: Path) -> Path | None:
     return None
 
 
+def busybox_values(socket_uri: str, name: str, storage: Path, **changes: object) -> dict[str, object]:
+    """ContainerSettings values for a busybox container on the test engine: host network (bridge
+    networking reaches private addresses, off limits here), CPU mode, host dirs under ``storage``,
+    a free port unless ``changes`` names one."""
+    port = changes.get("port") or free_port()
+    values: dict[str, object] = dict(
+        socket=socket_uri,
+        image="localhost/busybox",
+        tag="test",
+        name=name,
+        port=port,
+        container_port=port,
+        network="host",
+        gpu="none",
+        storage=str(storage),
+        stop_timeout_s=5,
+    )
+    values.update(changes)
+    return values
+
+
 def comfy_container_values(comfy: dict[str, str], socket_uri: str, base: Path, name: str) -> dict[str, Any]:
     """The real ComfyUI inside the busybox image: host files bind-mounted read-only at their paths."""
     port = free_port()
@@ -408,17 +429,11 @@ def comfy_container_values(comfy: dict[str, str], socket_uri: str, base: Path, n
     if prefix is not None:
         mounts.append(f"{prefix}:{prefix}:ro")
     mounts += [f"{venv}:{venv}:ro", f"{tree}:{tree}:ro", f"{base}:{base}"]
-    values = dict(
-        socket=socket_uri,
-        image="localhost/busybox",
-        tag="test",
-        name=name,
+    values = busybox_values(
+        socket_uri,
+        name,
+        base / "storage",
         port=port,
-        container_port=port,
-        network="host",
-        gpu="none",
-        storage=str(base / "storage"),
-        stop_timeout_s=5,
         startup_timeout_s=90.0,
         env={"HOME": str(base / "home"), "PYTHONUNBUFFERED": "1"},
         extra_mounts=mounts,

@@ -12,7 +12,7 @@ import pytest
 from comfytui.core.config import ContainerSettings
 from harness.podman import (
     PodmanService,
-    free_port,
+    busybox_values,
 )
 from harness.podman_fixtures import BUSYBOX, comfy, podman_service, registry  # noqa: F401 (fixtures)
 
@@ -29,20 +29,7 @@ def busybox_settings(podman_service: PodmanService, tmp_path: Path, unique_name:
     """Settings for a busybox container on the test engine (host network, CPU, host dirs in tmp)."""
 
     def make(**changes) -> ContainerSettings:
-        port = free_port()
-        values = dict(
-            socket=podman_service.uri,
-            image="localhost/busybox",
-            tag="test",
-            name=unique_name,
-            port=port,
-            container_port=port,
-            network="host",
-            gpu="none",
-            storage=str(tmp_path / "storage"),
-            stop_timeout_s=5,
-        )
-        values.update(changes)
+        values = busybox_values(podman_service.uri, unique_name, tmp_path / "storage", **changes)
         return ContainerSettings(**values)
 
     return make

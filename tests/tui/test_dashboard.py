@@ -15,7 +15,7 @@ from comfytui.tui.widgets.history_pane import HistoryTable
 from comfytui.tui.widgets.preview_pane import PreviewPane
 from comfytui.tui.widgets.workflows_pane import WorkflowList
 from harness.app import screen_text, wait_until
-from harness.comfy import unique_seed
+from harness.comfy import sleep_prompt, unique_seed
 
 pytestmark = pytest.mark.comfy
 
@@ -85,10 +85,7 @@ async def test_a_job_queued_by_another_client_shows_up_marked_foreign(dashboard_
     app = ComfyTuiApp(dashboard_config)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.session.connection.state == "connected", what="the connection")
-        prompt = {
-            "1": {"class_type": "ComfyTUISleep", "inputs": {"seconds": 1.5, "seed": unique_seed()}},
-            "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
-        }
+        prompt = sleep_prompt(1.5)
         async with httpx.AsyncClient() as other_client:  # another client: no client_id, like curl
             reply = (await other_client.post(f"{comfy_server.url}/prompt", json={"prompt": prompt})).json()
         prompt_id = reply["prompt_id"]
@@ -103,12 +100,9 @@ async def test_cancel_a_pending_job_and_interrupt_the_running_one(dashboard_conf
     app = ComfyTuiApp(dashboard_config)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.session.connection.state == "connected", what="the connection")
-        sleeper = {
-            "1": {"class_type": "ComfyTUISleep", "inputs": {"seconds": 60, "seed": unique_seed()}},
-            "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
-        }
+        sleeper = sleep_prompt(60)
         running = await app.session.submit(sleeper, label="long sleep")
-        waiting = await app.session.submit({**sleeper, "1": {**sleeper["1"], "inputs": {"seconds": 60, "seed": unique_seed()}}}, label="waiting")
+        waiting = await app.session.submit(sleep_prompt(60), label="waiting")
         await wait_until(pilot, lambda: app.session.book.jobs[running.prompt_id].state == JobState.RUNNING, what=f"the first job running {app.session.book.jobs}")
         await wait_until(pilot, lambda: app.session.book.jobs[waiting.prompt_id].state == JobState.PENDING, what="the second job pending")
         await pilot.press("2")
@@ -167,10 +161,7 @@ async def test_killed_server_shows_down_then_reconnects_and_marks_the_job_lost(c
     app = ComfyTuiApp(config)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.session.connection.state == "connected", what="the connection")
-        sleeper = {
-            "1": {"class_type": "ComfyTUISleep", "inputs": {"seconds": 120, "seed": unique_seed()}},
-            "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
-        }
+        sleeper = sleep_prompt(120)
         job = await app.session.submit(sleeper, label="doomed")
         await wait_until(pilot, lambda: app.session.book.jobs[job.prompt_id].state == JobState.RUNNING, what="running")
         server.kill()

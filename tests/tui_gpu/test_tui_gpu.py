@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fake_nvml import FakeGpu, FakeNvml
+from fake_nvml import FakeGpu, FakeNvml, write_proc
 from textual.geometry import Region
 from textual.widgets import DataTable, Sparkline
 
@@ -32,14 +32,6 @@ def visible_text(widget) -> str:
     """What a widget shows (borders included), its lines joined with single spaces."""
     lines = widget.render_lines(Region(0, 0, *widget.outer_size))
     return " ".join(" ".join("".join(seg.text for seg in line).strip(" │╭╮╰╯─").split()) for line in lines)
-
-
-def write_proc(root: Path, pid: int, cgroup: str, comm: str, ppid: int = 1) -> None:
-    d = root / str(pid)
-    d.mkdir(parents=True)
-    (d / "cgroup").write_text(cgroup)
-    (d / "comm").write_text(comm + "\n")
-    (d / "stat").write_text(f"{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 4194560 0 0 0 0 0\n")
 
 
 @pytest.fixture

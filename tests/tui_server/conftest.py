@@ -16,7 +16,7 @@ from comfytui.core.config import Config, ContainerSettings
 from harness.podman import (
     PodmanService,
     Registry,
-    free_port,
+    busybox_values,
     make_blob_image,
 )
 from harness.podman_fixtures import BUSYBOX, comfy, podman_service, registry  # noqa: F401 (fixtures)
@@ -45,21 +45,12 @@ def busybox_config(podman_service: PodmanService, tmp_path: Path, unique_name: s
     test engine (host network, CPU, host dirs in tmp, short timeouts)."""
 
     def make(**changes) -> Config:
-        port = free_port()
-        values = dict(
-            socket=podman_service.uri,
-            image="localhost/busybox",
-            tag="test",
-            name=unique_name,
-            port=port,
-            container_port=port,
-            network="host",
-            gpu="none",
-            storage=str(tmp_path / "storage"),
-            stop_timeout_s=2,
-            startup_timeout_s=60.0,
+        values = busybox_values(
+            podman_service.uri,
+            unique_name,
+            tmp_path / "storage",
+            **{"stop_timeout_s": 2, "startup_timeout_s": 60.0, **changes},
         )
-        values.update(changes)
         return Config(backend="container", container=ContainerSettings(**values))
 
     return make

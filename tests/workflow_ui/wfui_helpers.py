@@ -7,25 +7,13 @@ would shadow. Test modules import the fixtures they use from here (a unique modu
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from comfytui.core.config import Config, ReconnectSettings, WorkflowSettings
-
-
-async def wait_until(pilot, predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
-    """Let the app run until ``predicate()`` is true; fail naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or predicate}")
-
+from harness.app import wait_until  # noqa: F401 (re-exported to the tests here)
 
 WORKFLOW_FIXTURES = Path(__file__).resolve().parents[1] / "workflow" / "fixtures"
 

@@ -396,3 +396,21 @@ def secret_from_env(settings: ServerSettings, environ: typing.Mapping[str, str] 
 def redact_url(url: str) -> str:
     """Hide a password embedded in a URL (``http://user:pw@host``)."""
     return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:****@", url)
+
+
+def is_loopback_url(url: str) -> bool:
+    """True for 127.0.0.0/8, ::1, localhost (and *.localhost)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url if "://" in url else f"http://{url}").hostname or ""
+    except ValueError:
+        return False
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

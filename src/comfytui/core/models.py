@@ -17,16 +17,17 @@ safetensors header's tensor names) and when they are larger than ``max_checkpoin
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
-from comfytui.core.config import Config
+from comfytui.core.config import (
+    Config,
+    is_loopback_url,  # noqa: F401 (re-exported)
+)
 from comfytui.core.errors import ComfyTuiError, InputError, ServerError
 from comfytui.core.hashing import HashCache, HashResult, ProgressCallback, sha256_file
 from comfytui.core.safetensors_header import HeaderResult, SafetensorsHeader, try_read_header
@@ -124,21 +125,6 @@ class ModelListing:
 def normalize_folder(folder: str) -> str:
     key = folder.strip().strip("/").lower()
     return FOLDER_ALIASES.get(key, key)
-
-
-def is_loopback_url(url: str) -> bool:
-    """True for 127.0.0.0/8, ::1, localhost (and *.localhost)."""
-    try:
-        host = urlsplit(url if "://" in url else f"http://{url}").hostname or ""
-    except ValueError:
-        return False
-    host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def format_bytes(n: int | None) -> str:

@@ -6,6 +6,7 @@ cached on disk with a TTL (the node definitions change only when custom nodes do
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -51,16 +52,25 @@ class ObjectInfoCache:
             return cached[1]
         file = self._file(client.url)
         if not refresh and not cached:
-            try:
-                stamp = file.stat().st_mtime
-                if now - stamp < self.ttl_s:
-                    info = json.loads(file.read_text(encoding="utf-8"))
-                    self._memory[client.url] = (stamp, info)
-                    return info
-            except (OSError, ValueError):
-                pass
+            found = await asyncio.to_thread(self._read, file, now)  # ~0.5 MB of JSON: not on the loop
+            if found is not None:
+                self._memory[client.url] = found
+                return found[1]
         info = await client.object_info()
         self._memory[client.url] = (now, info)
+        await asyncio.to_thread(self._write, file, info)
+        return info
+
+    def _read(self, file: Path, now: float) -> tuple[float, dict[str, Any]] | None:
+        try:
+            stamp = file.stat().st_mtime
+            if now - stamp < self.ttl_s:
+                return stamp, json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+        return None
+
+    def _write(self, file: Path, info: dict[str, Any]) -> None:
         try:
             paths.ensure(self.directory)
             tmp = file.with_suffix(".tmp")
@@ -68,7 +78,6 @@ class ObjectInfoCache:
             os.replace(tmp, file)
         except OSError:
             pass
-        return info
 
 
 DEFAULT_CACHE = ObjectInfoCache()

@@ -18,25 +18,15 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from urllib.parse import urlsplit
 
 import httpx
 
+from comfytui.core.client import websocket_url
+from comfytui.core.config import is_loopback_url
 from comfytui.core.lifecycle.backend import Backend
 from comfytui.core.lifecycle.models import Phase, PhaseChanged, ServiceState, StartupFailed
 
 LAST_LINES = 20
-
-
-def ws_url(url: str, client_id: str) -> str:
-    parts = urlsplit(url)
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/ws?clientId={client_id}"
-
-
-def _is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 async def check_http(client: httpx.AsyncClient, url: str) -> int | None:
@@ -52,7 +42,7 @@ async def first_status_message(url: str, headers: Mapping[str, str], timeout_s: 
     """Open the websocket, read until the first ``status`` message, close; returns that message."""
     from websockets.asyncio.client import connect
 
-    target = ws_url(url, uuid.uuid4().hex)
+    target = websocket_url(url, uuid.uuid4().hex)
     async with asyncio.timeout(timeout_s):
         async with connect(
             target, additional_headers=dict(headers), open_timeout=timeout_s, max_size=None, proxy=None
@@ -127,7 +117,7 @@ async def startup(
                         latest[0] = line.text
 
     deadline = began + timeout_s
-    async with httpx.AsyncClient(headers=headers, timeout=2.0, trust_env=not _is_loopback_url(url)) as client:
+    async with httpx.AsyncClient(headers=headers, timeout=2.0, trust_env=not is_loopback_url(url)) as client:
         attempt = 1
         while True:
             if attempt == 1:
@@ -192,7 +182,7 @@ async def startup(
                         )
                     except Exception as exc:  # noqa: BLE001 - any websocket failure fails the start
                         failure = StartupFailed(
-                            f"the websocket {ws_url(url, '...')} did not connect: {exc}",
+                            f"the websocket {websocket_url(url, '...')} did not connect: {exc}",
                             last_lines=await _last_lines(backend),
                         )
                     else:
