@@ -18,8 +18,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from comfytui.core import protocol
-from comfytui.core.jobs import JobBook
+from comfytui.core.comfy import protocol
+from comfytui.core.comfy.jobs import JobBook
 
 DATA = Path(__file__).resolve().parent / "data"
 FILES = ("ws_capture_all.jsonl", "ws_reconnect_logs.jsonl", "ws_transcript.jsonl")

@@ -30,7 +30,7 @@ def _modules(*folders: str) -> list[str]:
 
 def test_the_module_list_is_not_empty() -> None:
     names = _modules("core", "headless")
-    assert "comfytui.core.session" in names and "comfytui.headless.run_cmd" in names
+    assert "comfytui.core.comfy.session" in names and "comfytui.headless.run_cmd" in names
 
 
 def test_core_headless_and_cli_import_without_ui_modules() -> None:

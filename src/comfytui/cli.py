@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from comfytui import __version__
 from comfytui.core.config import Config, load_config
 from comfytui.core.errors import EXIT_BAD_INPUT, ComfyTuiError
+from comfytui.headless.options import add_server_options
 
 # Modules that contribute subcommands, in help order, with the commands each defines. Only the
 # module of the command being run is imported (start-up time); ``--help`` imports them all.
@@ -53,27 +54,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 already; keep the message short
         self.print_usage(sys.stderr)
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
-
-
-def add_server_options(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
-    """Options every command that talks to ComfyUI takes, before or after the command name.
-
-    On subcommands the defaults are suppressed, so ``comfytui --url X gpu`` keeps X instead of
-    the subcommand's own default overwriting it.
-    """
-    unset = None if top_level else argparse.SUPPRESS
-    parser.add_argument(
-        "--url", default=unset, help="ComfyUI URL (default: config, $COMFY_API_URL, http://127.0.0.1:8188)"
-    )
-    parser.add_argument(
-        "-H",
-        "--header",
-        action="append",
-        default=[] if top_level else argparse.SUPPRESS,
-        metavar="'NAME: VALUE'",
-        help="extra HTTP header for a gateway in front of ComfyUI (e.g. 'Authorization: Bearer ...'); never printed",
-    )
-    parser.add_argument("--timeout", type=float, default=unset, help="HTTP timeout in seconds")
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

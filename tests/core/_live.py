@@ -8,10 +8,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from comfytui.core import events as ev
+from comfytui.core.comfy import events as ev
+from comfytui.core.comfy.jobs import Job
+from comfytui.core.comfy.session import ComfySession, SessionUpdate
 from comfytui.core.config import Config, ReconnectSettings
-from comfytui.core.jobs import Job
-from comfytui.core.session import ComfySession, SessionUpdate
 
 FAST_RECONNECT = ReconnectSettings(max_attempts=0, base_delay_s=0.1, max_delay_s=0.5)
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from comfytui.core.comfy.stream import backoff_delay
 from comfytui.core.config import ReconnectSettings
-from comfytui.core.stream import backoff_delay
 
 SETTINGS = ReconnectSettings(base_delay_s=0.5, max_delay_s=30.0)
 

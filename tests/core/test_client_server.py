@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from comfytui.core import events as ev
-from comfytui.core.client import ComfyClient, safe_output_path
+from comfytui.core.comfy import events as ev
+from comfytui.core.comfy.client import ComfyClient, safe_output_path
 from comfytui.core.config import ServerSettings
 from comfytui.core.errors import InputError, PromptRejected, ServerError, ServerUnreachable
 from harness.comfy import progress_prompt

@@ -7,9 +7,9 @@ from _captures import OWN_A, OWN_B, messages, submitted_prompt, timed_messages
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from comfytui.core import events as ev
-from comfytui.core import protocol
-from comfytui.core.jobs import Job, JobBook, JobState
+from comfytui.core.comfy import events as ev
+from comfytui.core.comfy import protocol
+from comfytui.core.comfy.jobs import Job, JobBook, JobState
 
 ALL = "ws_capture_all.jsonl"
 

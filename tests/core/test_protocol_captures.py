@@ -9,9 +9,9 @@ import struct
 import pytest
 from _captures import DATA, FILES, binaries, messages, notes, rebuild_frame, records
 
-from comfytui.core import events as ev
-from comfytui.core import protocol
-from comfytui.core.client import node_errors_from
+from comfytui.core.comfy import events as ev
+from comfytui.core.comfy import protocol
+from comfytui.core.comfy.client import node_errors_from
 from comfytui.core.errors import PromptRejected
 
 EXPECTED_CLASS = {

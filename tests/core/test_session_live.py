@@ -9,8 +9,8 @@ import httpx
 import pytest
 from _live import running_session, wait_until
 
-from comfytui.core import events as ev
-from comfytui.core.jobs import JobState
+from comfytui.core.comfy import events as ev
+from comfytui.core.comfy.jobs import JobState
 from harness.comfy import fail_prompt, progress_prompt, sleep_prompt, unique_seed
 
 pytestmark = pytest.mark.comfy

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from _live import running_session, wait_until
 
-from comfytui.core import events as ev
-from comfytui.core.jobs import JobState
-from comfytui.core.journal import Journal
+from comfytui.core.comfy import events as ev
+from comfytui.core.comfy.jobs import JobState
+from comfytui.core.store.journal import Journal
 from harness.comfy import progress_prompt, sleep_prompt
 
 pytestmark = pytest.mark.comfy
@@ -79,7 +79,7 @@ async def test_kill_and_restart_reconnects_marks_lost_and_the_journal_remembers(
 async def test_session_against_a_dead_url_keeps_retrying_without_raising(comfytui_home: Path) -> None:
     from _live import Recorder, session_config
 
-    from comfytui.core.session import ComfySession
+    from comfytui.core.comfy.session import ComfySession
 
     session = ComfySession(session_config("http://127.0.0.1:9"))
     rec = Recorder(session)

@@ -1,6 +1,6 @@
 """FakeNvml: the one test double of this project, standing in for NVML hardware that is absent here.
 
-It implements exactly ``comfytui.core.gpu.NvmlApi`` and raises the real pynvml exception classes
+It implements exactly ``comfytui.core.gpu.sampler.NvmlApi`` and raises the real pynvml exception classes
 (built the way pynvml builds them, from NVML return codes), so the code under test catches the
 same types it catches in production. Nothing else in the suite is faked.
 """

@@ -10,7 +10,7 @@ import pytest
 from fake_nvml import NOT_SUPPORTED, FakeGpu, FakeNvml, pynvml, write_proc
 
 from comfytui.core.config import GpuSettings
-from comfytui.core.gpu import GpuSampler, GpuSnapshot, describe_nvml_error
+from comfytui.core.gpu.sampler import GpuSampler, GpuSnapshot, describe_nvml_error
 
 ID_ROOTLESS = "3f4a9c1e2b7d8f60a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718"
 ID_ROOTFUL = "a" * 12 + "0123456789abcdef" * 3 + "b" * 4

@@ -2,7 +2,7 @@
 
 Every test or fixture that needs something outside Python calls :func:`require`. On a developer's
 machine a missing component skips the test with the way to install it; under ``CI=true`` (or
-``CI=1``) it is a failure, so CI can never go green by skipping.
+``CI=1`` or ``CI=yes``) it is a failure, so CI can never go green by skipping.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 
 def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
 def require(component: str, available: bool, how_to_install: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from comfytui.core.workflow.pnginfo import read_image_metadata
+from comfytui.core.workflows.pnginfo import read_image_metadata
 from harness.comfy import unique_seed
 
 REPO = Path(__file__).resolve().parents[2]

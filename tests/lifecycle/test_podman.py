@@ -22,7 +22,6 @@ from comfytui.core.lifecycle import (
     blocking_failures,
     startup,
 )
-from comfytui.core.lifecycle.preflight import container_preflight
 from harness.podman import PodmanService, Registry, comfy_container_values, make_blob_image
 
 pytestmark = pytest.mark.podman
@@ -49,7 +48,7 @@ async def test_socket_absent_gives_the_fix(tmp_path: Path):
     assert "cannot reach the podman API" in message
     assert "systemctl --user enable --now podman.socket" in message
     assert "podman system service" in message
-    checks = await container_preflight(backend)
+    checks = await backend.preflight()
     assert [c.name for c in checks] == ["podman"] and not checks[0].ok and checks[0].fix.startswith("enable")
 
 

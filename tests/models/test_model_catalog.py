@@ -18,10 +18,10 @@ from safetensors_files import (
     write,
 )
 
+from comfytui.core.comfy.server_info import ServerInfo
 from comfytui.core.config import Config, ModelSettings, ServerSettings
 from comfytui.core.errors import InputError, ServerError, ServerUnreachable
-from comfytui.core.hashing import HashCache
-from comfytui.core.models import (
+from comfytui.core.models.catalog import (
     KNOWN_FOLDERS,
     ModelCatalog,
     ModelEntry,
@@ -33,8 +33,8 @@ from comfytui.core.models import (
     normalize_folder,
     sort_entries,
 )
-from comfytui.core.safetensors_header import parse_header
-from comfytui.core.server_info import ServerInfo
+from comfytui.core.models.hashing import HashCache
+from comfytui.core.models.safetensors import parse_header
 
 # ---------------------------------------------------------------------------------------------
 # pure helpers

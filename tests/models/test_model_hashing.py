@@ -13,7 +13,7 @@ import pytest
 
 from comfytui.core import paths
 from comfytui.core.errors import InputError
-from comfytui.core.hashing import CHUNK_BYTES, HashCache, HashCancelled, sha256_file, sha256_file_sync
+from comfytui.core.models.hashing import CHUNK_BYTES, HashCache, HashCancelled, sha256_file, sha256_file_sync
 
 
 def sha256sum(path: Path) -> str:

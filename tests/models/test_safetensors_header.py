@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from safetensors_files import CHECKPOINT, LORA, corrupt_header, huge_header_length, safetensors_bytes, write
 
-from comfytui.core.safetensors_header import (
+from comfytui.core.models.safetensors import (
     SafetensorsHeaderError,
     parse_header,
     read_header,

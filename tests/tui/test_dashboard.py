@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from comfytui.core.comfy.jobs import JobState
 from comfytui.core.config import Config, ReconnectSettings
-from comfytui.core.jobs import JobState
 from comfytui.tui.app import ComfyTuiApp
 from comfytui.tui.screens.confirm import ConfirmScreen
 from comfytui.tui.screens.help import HelpScreen
@@ -39,7 +39,7 @@ def bump_seed(app: ComfyTuiApp) -> None:
         import tempfile
         from pathlib import Path
 
-        from comfytui.core.library import WorkflowEntry
+        from comfytui.core.workflows.library import WorkflowEntry
 
         prompt = json.loads(Path(entry.path).read_text())
         for node in prompt.values():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from comfytui.core.gpu import GpuInfo, GpuProcess, GpuSnapshot
-from comfytui.core.server_info import FreeResult, SystemStats
+from comfytui.core.comfy.server_info import FreeResult, SystemStats
+from comfytui.core.gpu.sampler import GpuInfo, GpuProcess, GpuSnapshot
 from comfytui.tui.screens.gpu import free_text, server_text
 from comfytui.tui.widgets.gpu_panel import match_device, pane_text, process_owner, text_height
 

@@ -15,7 +15,7 @@ from textual.geometry import Region
 from textual.widgets import DataTable, Sparkline
 
 from comfytui.core.config import Config, GpuSettings
-from comfytui.core.gpu import GpuSampler
+from comfytui.core.gpu.sampler import GpuSampler
 from comfytui.tui.app import ComfyTuiApp
 from comfytui.tui.screens.confirm import ConfirmScreen
 from comfytui.tui.screens.gpu import GpuScreen

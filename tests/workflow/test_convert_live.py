@@ -10,8 +10,8 @@ import pytest
 from test_wf_convert import legacy_group_graph, subgraph_workflow
 from wf_graph import Graph
 
-from comfytui.core.workflow.convert import editor_to_api
-from comfytui.core.workflow.params import apply_overrides, apply_seed_mode, validate_params
+from comfytui.core.workflows.convert import editor_to_api
+from comfytui.core.workflows.params import apply_overrides, apply_seed_mode, validate_params
 from conftest import load_fixture
 from harness.comfy import unique_seed
 

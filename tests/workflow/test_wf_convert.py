@@ -9,7 +9,7 @@ import pytest
 from wf_graph import Graph
 
 from comfytui.core.errors import InputError
-from comfytui.core.workflow.convert import editor_to_api, process_dynamic_prompt
+from comfytui.core.workflows.convert import editor_to_api, process_dynamic_prompt
 from conftest import load_fixture
 
 IMG = "IMAGE"

@@ -12,8 +12,8 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from comfytui.core.errors import InputError, SourcePositionError
-from comfytui.core.workflow.load import load_workflow_file
-from comfytui.core.workflow.pnginfo import read_image_metadata, read_png_text
+from comfytui.core.workflows.load import load_workflow_file
+from comfytui.core.workflows.pnginfo import read_image_metadata, read_png_text
 from conftest import FIXTURES
 
 API = {"3": {"class_type": "EmptyImage", "inputs": {"width": 8}, "_meta": {"title": "E"}}}

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from comfytui.core.errors import InputError
-from comfytui.core.workflow.convert import editor_to_api
-from comfytui.core.workflow.params import (
+from comfytui.core.workflows.convert import editor_to_api
+from comfytui.core.workflows.params import (
     apply_overrides,
     apply_seed_mode,
     editable_params,

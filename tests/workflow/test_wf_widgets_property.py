@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from comfytui.core.workflow.convert import editor_to_api, widget_layout
+from comfytui.core.workflows.convert import editor_to_api, widget_layout
 
 NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from wfui_helpers import app_config_fixture, object_info_fixture, user_dir_fixture, wait_until  # noqa: F401 - fixtures
 
-from comfytui.core.jobs import JobState
-from comfytui.core.userdata import list_saved_workflows, write_saved_workflow
-from comfytui.core.workflow.convert import editor_to_api
+from comfytui.core.comfy.jobs import JobState
+from comfytui.core.workflows.convert import editor_to_api
+from comfytui.core.workflows.userdata import list_saved_workflows, write_saved_workflow
 from comfytui.tui.app import ComfyTuiApp
 from comfytui.tui.screens.workflow_form import SaveAsScreen, WorkflowFormScreen
 from comfytui.tui.widgets.history_pane import HistoryTable

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from wfui_helpers import object_info_fixture  # noqa: F401 - a fixture
 
-from comfytui.core.batch import batch_name, build_batch, job_label, model_refs, preflight, types_compatible
 from comfytui.core.errors import InputError
-from comfytui.core.prompts import preflight_prompt
-from comfytui.core.workflow.convert import editor_to_api
-from comfytui.core.workflow.load import LoadedWorkflow
-from comfytui.core.workflow_sources import editor_with_values, info_of, saved_content
+from comfytui.core.workflows.batch import batch_name, build_batch, job_label
+from comfytui.core.workflows.convert import editor_to_api
+from comfytui.core.workflows.load import LoadedWorkflow
+from comfytui.core.workflows.preflight import model_refs, preflight, preflight_prompt, types_compatible
+from comfytui.core.workflows.sources import editor_with_values, info_of, saved_content
 
 FIXTURES = Path(__file__).resolve().parents[1] / "workflow" / "fixtures"
 

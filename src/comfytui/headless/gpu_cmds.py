@@ -15,12 +15,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from comfytui.cli import add_server_options
+from comfytui.core.comfy.server_info import FreeResult, ServerInfo, SystemStats
 from comfytui.core.config import Config
 from comfytui.core.errors import EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, ComfyTuiError
-from comfytui.core.gpu import GpuSampler, GpuSnapshot, podman_container_names
-from comfytui.core.models import format_bytes
-from comfytui.core.server_info import FreeResult, ServerInfo, SystemStats
+from comfytui.core.gpu.sampler import GpuSampler, GpuSnapshot, podman_container_names
+from comfytui.core.models.catalog import format_bytes
+from comfytui.headless.options import add_server_options
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:

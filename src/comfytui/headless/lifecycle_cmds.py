@@ -63,7 +63,7 @@ def _err(text: str, stream: TextIO | None = None) -> None:
 
 
 def _server_headers(config: Config) -> dict[str, str]:
-    from comfytui.core.client import gateway_headers
+    from comfytui.core.comfy.client import gateway_headers
 
     return gateway_headers(config.server)
 

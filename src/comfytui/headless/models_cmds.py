@@ -14,10 +14,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from comfytui.cli import add_server_options
 from comfytui.core.config import Config
 from comfytui.core.errors import EXIT_OK, ComfyTuiError
-from comfytui.core.models import ModelCatalog, ModelEntry, filter_entries, format_bytes, sort_entries
+from comfytui.core.models.catalog import ModelCatalog, ModelEntry, filter_entries, format_bytes, sort_entries
+from comfytui.headless.options import add_server_options
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:

@@ -7,8 +7,8 @@ import sys
 import time
 from typing import TextIO
 
-from comfytui.core.jobs import Job, JobState
-from comfytui.core.session import ComfySession, SessionUpdate
+from comfytui.core.comfy.jobs import Job, JobState
+from comfytui.core.comfy.session import ComfySession, SessionUpdate
 
 
 def format_job(job: Job) -> str:

@@ -18,18 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from comfytui.core import paths
-from comfytui.core.batch import batch_name, build_batch, job_label
+from comfytui.core.comfy.jobs import Job, JobState
+from comfytui.core.comfy.session import ComfySession
 from comfytui.core.config import Config
 from comfytui.core.errors import EXIT_JOB_FAILED, EXIT_OK, InputError, ServerUnreachable
-from comfytui.core.jobs import Job, JobState
-from comfytui.core.session import ComfySession
+from comfytui.core.workflows.batch import batch_name, build_batch, job_label
 from comfytui.headless.progress import ProgressPrinter
 
 SEED_MODES = ("fixed", "increment", "decrement", "randomize")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from comfytui.cli import add_server_options
+    from comfytui.headless.options import add_server_options
 
     run = sub.add_parser(
         "run",
@@ -60,7 +60,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 async def prepare_prompts(args: argparse.Namespace, session: ComfySession) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Load, convert, override and preflight the workflow; one prompt per --count."""
-    from comfytui.core.prompts import preflight_prompt, resolve_prompt
+    from comfytui.core.workflows.preflight import preflight_prompt
+    from comfytui.core.workflows.prompts import resolve_prompt
 
     if args.count < 1:
         raise InputError("--count must be at least 1")

@@ -25,7 +25,7 @@ from comfytui.core.errors import EXIT_BAD_INPUT, EXIT_OK, InputError
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from comfytui.cli import add_server_options
+    from comfytui.headless.options import add_server_options
 
     workflow = sub.add_parser(
         "workflow",
@@ -91,9 +91,9 @@ def _read_object_info(path: Path) -> dict[str, Any]:
 
 
 async def handle_convert(args: argparse.Namespace, config: Config) -> int:
-    from comfytui.core.workflow.convert import editor_to_api
-    from comfytui.core.workflow.load import load_workflow_file
-    from comfytui.core.workflow.params import apply_overrides
+    from comfytui.core.workflows.convert import editor_to_api
+    from comfytui.core.workflows.load import load_workflow_file
+    from comfytui.core.workflows.params import apply_overrides
 
     if args.object_info and args.url:
         raise InputError("give either --url or --object-info, not both")
@@ -103,8 +103,8 @@ async def handle_convert(args: argparse.Namespace, config: Config) -> int:
     if args.object_info:
         object_info = await asyncio.to_thread(_read_object_info, args.object_info)
     elif needs_server:
-        from comfytui.core.client import ComfyClient
-        from comfytui.core.prompts import ObjectInfoCache
+        from comfytui.core.comfy.client import ComfyClient
+        from comfytui.core.workflows.prompts import ObjectInfoCache
 
         async with ComfyClient(config.server) as client:
             object_info = await ObjectInfoCache(config.workflows.object_info_ttl_s).get(client, refresh=args.refresh)
@@ -119,7 +119,7 @@ async def handle_convert(args: argparse.Namespace, config: Config) -> int:
     if args.overrides:
         prompt = apply_overrides(prompt, args.overrides, object_info)
     if args.check and object_info:
-        from comfytui.core.batch import describe_problems, preflight
+        from comfytui.core.workflows.preflight import describe_problems, preflight
 
         problems = preflight(prompt, object_info)
         if problems:
@@ -156,8 +156,8 @@ def entry_json(entry: Any) -> dict[str, Any]:
 
 
 async def handle_list(args: argparse.Namespace, config: Config) -> int:
-    from comfytui.core.client import ComfyClient
-    from comfytui.core.workflow_sources import list_sources
+    from comfytui.core.comfy.client import ComfyClient
+    from comfytui.core.workflows.sources import list_sources
 
     async with ComfyClient(config.server) as client:
         entries, notes = await list_sources(

@@ -21,12 +21,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from comfytui.core import events as ev
+from comfytui.core.comfy import events as ev
+from comfytui.core.comfy.jobs import JobState
+from comfytui.core.comfy.session import ComfySession, SessionUpdate
 from comfytui.core.config import Config
 from comfytui.core.errors import ComfyTuiError
-from comfytui.core.jobs import JobState
-from comfytui.core.library import WorkflowEntry, list_workflows
-from comfytui.core.session import ComfySession, SessionUpdate
+from comfytui.core.workflows.library import WorkflowEntry, list_workflows
 from comfytui.tui.screens.confirm import ConfirmScreen
 from comfytui.tui.screens.help import HelpScreen
 from comfytui.tui.screens.job import JobScreen
@@ -304,7 +304,8 @@ class ComfyTuiApp(App[int]):
     async def queue_workflow(self, entry: WorkflowEntry, front: bool = False) -> None:
         if self._refuse_readonly():
             return
-        from comfytui.core.prompts import preflight_prompt, resolve_prompt
+        from comfytui.core.workflows.preflight import preflight_prompt
+        from comfytui.core.workflows.prompts import resolve_prompt
 
         try:
             resolved = await resolve_prompt(Path(entry.path), self.session.client)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from comfytui.core.jobs import Job, JobState
+from comfytui.core.comfy.jobs import Job, JobState
 
 STATE_GLYPHS = {
     JobState.PENDING: "…",

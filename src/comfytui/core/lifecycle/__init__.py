@@ -7,7 +7,11 @@ The public API (no Textual, no Rich; everything async):
   ``logs(follow, since, tail)``, ``preflight()``, ``create()``, ``image_present()``;
 - ``PodmanBackend`` also: ``pull()`` (``PullProgress`` events), ``diff()``, ``recreate()``, ``inspect()``;
 - ``ContainerSpec.from_settings(settings, gpu_present)``, ``spec.diff(inspect)`` → ``Change``s;
-- ``startup(backend, ...)`` → ``PhaseChanged`` events, ``StartupFailed`` on failure.
+- ``startup(backend, ...)`` → ``PhaseChanged`` events, ``StartupFailed`` on failure;
+- ``LifecycleManager`` (in ``manager``): the one place that starts, stops, restarts and recreates.
+
+May import: `comfytui.core.config`, `.errors`, `.paths`, `.logs`, and the ComfyUI room's client
+(the readiness probe). Never workflows, gpu or models, never Textual or Rich.
 """
 
 from __future__ import annotations
@@ -16,7 +20,12 @@ from typing import Literal
 
 from comfytui.core.config import Config
 from comfytui.core.lifecycle.backend import Backend
-from comfytui.core.lifecycle.models import (
+from comfytui.core.lifecycle.phases import startup
+from comfytui.core.lifecycle.podman_backend import PodmanBackend, socket_candidates
+from comfytui.core.lifecycle.preflight import blocking_failures
+from comfytui.core.lifecycle.process import ProcessBackend
+from comfytui.core.lifecycle.spec import ContainerSpec, detect_gpu
+from comfytui.core.lifecycle.types import (
     MANAGED_LABEL,
     SPEC_HASH_LABEL,
     Change,
@@ -32,11 +41,6 @@ from comfytui.core.lifecycle.models import (
     ServiceStatus,
     StartupFailed,
 )
-from comfytui.core.lifecycle.phases import startup
-from comfytui.core.lifecycle.podman_backend import PodmanBackend, socket_candidates
-from comfytui.core.lifecycle.preflight import blocking_failures
-from comfytui.core.lifecycle.process import ProcessBackend
-from comfytui.core.lifecycle.spec import ContainerSpec, detect_gpu
 
 
 def backend_kind(config: Config) -> Literal["container", "process"]:

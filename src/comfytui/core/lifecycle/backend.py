@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
-from comfytui.core.lifecycle.models import LogLine, PreflightCheck, ServiceStatus
+from comfytui.core.lifecycle.types import LogLine, PreflightCheck, ServiceStatus
 
 
 @runtime_checkable

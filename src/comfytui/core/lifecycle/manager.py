@@ -26,7 +26,11 @@ from typing import Any
 from comfytui.core.config import Config
 from comfytui.core.errors import ComfyTuiError
 from comfytui.core.lifecycle import backend_kind, make_backend
-from comfytui.core.lifecycle.models import (
+from comfytui.core.lifecycle.phases import startup
+from comfytui.core.lifecycle.podman_backend import PodmanBackend, socket_candidates
+from comfytui.core.lifecycle.preflight import blocking_failures
+from comfytui.core.lifecycle.process import ProcessBackend
+from comfytui.core.lifecycle.types import (
     Change,
     LogLine,
     Notice,
@@ -38,10 +42,6 @@ from comfytui.core.lifecycle.models import (
     ServiceStatus,
     StartupFailed,
 )
-from comfytui.core.lifecycle.phases import startup
-from comfytui.core.lifecycle.podman_backend import PodmanBackend, socket_candidates
-from comfytui.core.lifecycle.preflight import blocking_failures
-from comfytui.core.lifecycle.process import ProcessBackend
 
 log = logging.getLogger(__name__)
 

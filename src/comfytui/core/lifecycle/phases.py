@@ -21,10 +21,10 @@ from collections.abc import AsyncIterator, Mapping
 
 import httpx
 
-from comfytui.core.client import websocket_url
+from comfytui.core.comfy.client import websocket_url
 from comfytui.core.config import is_loopback_url
 from comfytui.core.lifecycle.backend import Backend
-from comfytui.core.lifecycle.models import Phase, PhaseChanged, ServiceState, StartupFailed
+from comfytui.core.lifecycle.types import Phase, PhaseChanged, ServiceState, StartupFailed
 
 LAST_LINES = 20
 

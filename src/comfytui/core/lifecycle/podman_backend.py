@@ -21,7 +21,15 @@ from typing import Any, Literal, TypeVar
 from comfytui.core.config import Config, ContainerSettings
 from comfytui.core.errors import LifecycleError
 from comfytui.core.lifecycle._threads import iterate_in_thread, shutdown_response
-from comfytui.core.lifecycle.models import (
+from comfytui.core.lifecycle.preflight import (
+    check_cdi,
+    check_mounts,
+    check_port,
+    check_selinux,
+    check_socket_error,
+)
+from comfytui.core.lifecycle.spec import ContainerSpec, detect_gpu, split_image_ref
+from comfytui.core.lifecycle.types import (
     MANAGED_LABEL,
     SPEC_HASH_LABEL,
     Change,
@@ -33,7 +41,6 @@ from comfytui.core.lifecycle.models import (
     ServiceState,
     ServiceStatus,
 )
-from comfytui.core.lifecycle.spec import ContainerSpec, detect_gpu, split_image_ref
 
 T = TypeVar("T")
 
@@ -492,9 +499,51 @@ class PodmanBackend:
                 yield _log_line(kind, raw)
 
     async def preflight(self) -> list[PreflightCheck]:
-        from comfytui.core.lifecycle.preflight import container_preflight
-
-        return await container_preflight(self)
+        backend = self
+        spec = backend.spec
+        checks: list[PreflightCheck] = []
+        try:
+            await backend.connect()
+        except LifecycleError as exc:
+            return [check_socket_error(exc)]
+        checks.append(PreflightCheck("podman", True, f"the podman API answers at {backend.socket_uri}"))
+        if await backend.image_present():
+            checks.append(PreflightCheck("image", True, f"{spec.image} is present"))
+        else:
+            checks.append(
+                PreflightCheck(
+                    "image",
+                    False,
+                    f"{spec.image} is not present locally",
+                    "pull it: `comfytui pull` (or `comfytui up` pulls it)",
+                    blocking=False,
+                )
+            )
+        status = await backend.status()
+        if status.state is ServiceState.RUNNING:
+            checks.append(
+                PreflightCheck("port", True, f"the container is running and holds port {spec.listen_port}")
+            )
+        else:
+            host = "127.0.0.1" if spec.network == "host" else spec.ports[0].host_ip
+            checks.append(await asyncio.to_thread(check_port, host, spec.listen_port))
+        if spec.gpu:
+            checks.append(await asyncio.to_thread(check_cdi))
+        else:
+            notes = [n.text for n in spec.notices if n.text.startswith("CPU mode")]
+            checks.append(PreflightCheck("gpu", True, notes[0] if notes else "CPU mode"))
+        for notice in spec.notices:
+            if notice.level == "warning" and not notice.text.startswith("CPU mode"):
+                checks.append(
+                    PreflightCheck(
+                        "exposure", False, notice.text, 'set container.host = "127.0.0.1"', blocking=False
+                    )
+                )
+        checks += check_mounts(spec.mounts, spec.host_dirs)
+        selinux = check_selinux(label_disabled="label=disable" in spec.security_opt)
+        if selinux is not None:
+            checks.append(selinux)
+        return checks
 
 
 def _make_dirs(folders: Iterable[str]) -> None:

@@ -8,24 +8,16 @@ Python, the port, the base directory.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import json
 import os
 import re
-import shutil
 import socket
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from comfytui.core.errors import LifecycleError
-from comfytui.core.lifecycle.models import MountInfo, PreflightCheck, ServiceState
-from comfytui.core.lifecycle.spec import is_loopback
-
-if TYPE_CHECKING:
-    from comfytui.core.lifecycle.podman_backend import PodmanBackend
-    from comfytui.core.lifecycle.process import ProcessBackend
+from comfytui.core.lifecycle.types import MountInfo, PreflightCheck
 
 CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
 CDI_FIX = "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
@@ -177,103 +169,3 @@ def check_selinux(
 def check_socket_error(exc: LifecycleError) -> PreflightCheck:
     message, _, fix = str(exc).partition(": enable")
     return PreflightCheck("podman", False, message, ("enable" + fix) if fix else "")
-
-
-async def container_preflight(backend: PodmanBackend) -> list[PreflightCheck]:
-    spec = backend.spec
-    checks: list[PreflightCheck] = []
-    try:
-        await backend.connect()
-    except LifecycleError as exc:
-        return [check_socket_error(exc)]
-    checks.append(PreflightCheck("podman", True, f"the podman API answers at {backend.socket_uri}"))
-    if await backend.image_present():
-        checks.append(PreflightCheck("image", True, f"{spec.image} is present"))
-    else:
-        checks.append(
-            PreflightCheck(
-                "image",
-                False,
-                f"{spec.image} is not present locally",
-                "pull it: `comfytui pull` (or `comfytui up` pulls it)",
-                blocking=False,
-            )
-        )
-    status = await backend.status()
-    if status.state is ServiceState.RUNNING:
-        checks.append(
-            PreflightCheck("port", True, f"the container is running and holds port {spec.listen_port}")
-        )
-    else:
-        host = "127.0.0.1" if spec.network == "host" else spec.ports[0].host_ip
-        checks.append(await asyncio.to_thread(check_port, host, spec.listen_port))
-    if spec.gpu:
-        checks.append(await asyncio.to_thread(check_cdi))
-    else:
-        notes = [n.text for n in spec.notices if n.text.startswith("CPU mode")]
-        checks.append(PreflightCheck("gpu", True, notes[0] if notes else "CPU mode"))
-    for notice in spec.notices:
-        if notice.level == "warning" and not notice.text.startswith("CPU mode"):
-            checks.append(
-                PreflightCheck(
-                    "exposure", False, notice.text, 'set container.host = "127.0.0.1"', blocking=False
-                )
-            )
-    checks += check_mounts(spec.mounts, spec.host_dirs)
-    selinux = check_selinux(label_disabled="label=disable" in spec.security_opt)
-    if selinux is not None:
-        checks.append(selinux)
-    return checks
-
-
-async def process_preflight(backend: ProcessBackend) -> list[PreflightCheck]:
-    checks: list[PreflightCheck] = []
-    main = backend.main_py
-    if await asyncio.to_thread(main.is_file):
-        checks.append(PreflightCheck("comfyui", True, f"{main} exists"))
-    else:
-        checks.append(
-            PreflightCheck(
-                "comfyui",
-                False,
-                f"{main} does not exist",
-                "set [process] comfyui_dir to a ComfyUI checkout (the folder holding main.py)",
-            )
-        )
-    python = backend.python
-    resolved = python if os.path.sep in python else shutil.which(python)
-    if resolved and os.access(resolved, os.X_OK):
-        checks.append(PreflightCheck("python", True, f"{resolved} is executable"))
-    else:
-        checks.append(
-            PreflightCheck(
-                "python",
-                False,
-                f"{python} is not an executable Python",
-                "set [process] python to the interpreter of ComfyUI's venv",
-            )
-        )
-    if backend.host and not is_loopback(backend.host):
-        checks.append(
-            PreflightCheck(
-                "exposure",
-                False,
-                f"ComfyUI listens on {backend.host}:{backend.port}: ComfyUI has no authentication, so anyone "
-                "who can reach this address can run workflows and read outputs",
-                'set [process] host = "127.0.0.1" and use an SSH tunnel',
-                blocking=False,
-            )
-        )
-    status = await backend.status()
-    if status.state is ServiceState.RUNNING:
-        checks.append(
-            PreflightCheck(
-                "port", True, f"ComfyUI (pid {status.pid}) is running and holds port {backend.port}"
-            )
-        )
-    else:
-        checks.append(await asyncio.to_thread(check_port, backend.host, backend.port))
-    base = backend.base_directory
-    if base is not None:
-        checks += await asyncio.to_thread(check_mounts, [MountInfo(str(base), "base_directory")], [str(base)])
-    return checks

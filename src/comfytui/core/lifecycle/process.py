@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -27,7 +28,9 @@ from typing import Any, Literal
 from comfytui.core import paths
 from comfytui.core.config import ProcessSettings
 from comfytui.core.errors import ConfigError, LifecycleError
-from comfytui.core.lifecycle.models import LogLine, PreflightCheck, ServiceState, ServiceStatus
+from comfytui.core.lifecycle.preflight import check_mounts, check_port
+from comfytui.core.lifecycle.spec import is_loopback
+from comfytui.core.lifecycle.types import LogLine, MountInfo, PreflightCheck, ServiceState, ServiceStatus
 
 _MARKER = re.compile(r"^=== comfytui: starting ComfyUI at (\S+) ===$")
 
@@ -324,9 +327,57 @@ class ProcessBackend:
         return [t for _, t in lines[start + 1 :]][-limit:]
 
     async def preflight(self) -> list[PreflightCheck]:
-        from comfytui.core.lifecycle.preflight import process_preflight
-
-        return await process_preflight(self)
+        backend = self
+        checks: list[PreflightCheck] = []
+        main = backend.main_py
+        if await asyncio.to_thread(main.is_file):
+            checks.append(PreflightCheck("comfyui", True, f"{main} exists"))
+        else:
+            checks.append(
+                PreflightCheck(
+                    "comfyui",
+                    False,
+                    f"{main} does not exist",
+                    "set [process] comfyui_dir to a ComfyUI checkout (the folder holding main.py)",
+                )
+            )
+        python = backend.python
+        resolved = python if os.path.sep in python else shutil.which(python)
+        if resolved and os.access(resolved, os.X_OK):
+            checks.append(PreflightCheck("python", True, f"{resolved} is executable"))
+        else:
+            checks.append(
+                PreflightCheck(
+                    "python",
+                    False,
+                    f"{python} is not an executable Python",
+                    "set [process] python to the interpreter of ComfyUI's venv",
+                )
+            )
+        if backend.host and not is_loopback(backend.host):
+            checks.append(
+                PreflightCheck(
+                    "exposure",
+                    False,
+                    f"ComfyUI listens on {backend.host}:{backend.port}: ComfyUI has no authentication, so anyone "
+                    "who can reach this address can run workflows and read outputs",
+                    'set [process] host = "127.0.0.1" and use an SSH tunnel',
+                    blocking=False,
+                )
+            )
+        status = await backend.status()
+        if status.state is ServiceState.RUNNING:
+            checks.append(
+                PreflightCheck(
+                    "port", True, f"ComfyUI (pid {status.pid}) is running and holds port {backend.port}"
+                )
+            )
+        else:
+            checks.append(await asyncio.to_thread(check_port, backend.host, backend.port))
+        base = backend.base_directory
+        if base is not None:
+            checks += await asyncio.to_thread(check_mounts, [MountInfo(str(base), "base_directory")], [str(base)])
+        return checks
 
     async def close(self) -> None:
         return None

@@ -22,7 +22,7 @@ from typing import Any
 
 from comfytui.core.config import ContainerSettings
 from comfytui.core.errors import ConfigError
-from comfytui.core.lifecycle.models import (
+from comfytui.core.lifecycle.types import (
     MANAGED_LABEL,
     SPEC_HASH_LABEL,
     Change,

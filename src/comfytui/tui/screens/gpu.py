@@ -24,9 +24,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from comfytui.core.comfy.server_info import FreeResult, ServerInfo
 from comfytui.core.errors import ComfyTuiError
-from comfytui.core.gpu import GpuSnapshot
-from comfytui.core.server_info import FreeResult, ServerInfo
+from comfytui.core.gpu.sampler import GpuSnapshot
 from comfytui.tui.format import size
 from comfytui.tui.screens.confirm import ConfirmScreen
 from comfytui.tui.widgets.gpu_panel import (

@@ -10,9 +10,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from comfytui.core.comfy.jobs import Job
+from comfytui.core.comfy.session import ComfySession
 from comfytui.core.errors import ComfyTuiError
-from comfytui.core.jobs import Job
-from comfytui.core.session import ComfySession
 from comfytui.tui.format import STATE_STYLES, clock, duration, job_label, origin
 from comfytui.tui.widgets.preview_pane import PreviewPane
 

@@ -30,7 +30,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from comfytui.core.errors import ComfyTuiError
-from comfytui.core.models import (
+from comfytui.core.models.catalog import (
     ModelCatalog,
     ModelEntry,
     ModelListing,

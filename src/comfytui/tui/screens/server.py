@@ -26,7 +26,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, RichLog, Static
 
 from comfytui.core.lifecycle.manager import LifecycleManager, LifecycleUpdate
-from comfytui.core.lifecycle.models import (
+from comfytui.core.lifecycle.podman_backend import PodmanBackend
+from comfytui.core.lifecycle.spec import COMFY_ROOT
+from comfytui.core.lifecycle.types import (
     Change,
     LogLine,
     Notice,
@@ -38,8 +40,6 @@ from comfytui.core.lifecycle.models import (
     ServiceState,
     ServiceStatus,
 )
-from comfytui.core.lifecycle.podman_backend import PodmanBackend
-from comfytui.core.lifecycle.spec import COMFY_ROOT
 from comfytui.tui.format import duration, size
 from comfytui.tui.screens.confirm import ConfirmScreen
 

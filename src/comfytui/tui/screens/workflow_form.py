@@ -29,20 +29,14 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static, TextArea
 
-from comfytui.core.batch import (
-    batch_name,
-    build_batch,
-    fetch_models_by_folder,
-    job_label,
-    model_folder,
-    preflight,
-)
 from comfytui.core.errors import ComfyTuiError, NodeInputError, PromptRejected
-from comfytui.core.library import WorkflowEntry
-from comfytui.core.workflow.params import SEED_MODES, Param, editable_params
+from comfytui.core.workflows.batch import batch_name, build_batch, job_label
+from comfytui.core.workflows.library import WorkflowEntry
+from comfytui.core.workflows.params import SEED_MODES, Param, editable_params
+from comfytui.core.workflows.preflight import fetch_models_by_folder, model_folder, preflight
 
 if TYPE_CHECKING:
-    from comfytui.core.workflow.load import LoadedWorkflow
+    from comfytui.core.workflows.load import LoadedWorkflow
 
 FALLBACK_LIMITS: dict[str, tuple[float | None, float | None]] = {
     "width": (64, 4096),
@@ -236,9 +230,9 @@ class WorkflowFormScreen(Screen[None]):
 
     @work(exclusive=True, group="form-load", exit_on_error=False, description="loading a workflow")
     async def load(self) -> None:
-        from comfytui.core.prompts import ObjectInfoCache
-        from comfytui.core.workflow.convert import editor_to_api
-        from comfytui.core.workflow_sources import load_entry
+        from comfytui.core.workflows.convert import editor_to_api
+        from comfytui.core.workflows.prompts import ObjectInfoCache
+        from comfytui.core.workflows.sources import load_entry
 
         client = self.session.client
         status = self.query_one("#form-status", Static)
@@ -477,7 +471,7 @@ class WorkflowFormScreen(Screen[None]):
             batch = batch_name(label, count, name)
             workflow = None
             if self.loaded is not None and self.loaded.workflow is not None:
-                from comfytui.core.workflow_sources import editor_with_values
+                from comfytui.core.workflows.sources import editor_with_values
 
                 workflow, _notes = editor_with_values(self.loaded.workflow, self.edits(), self.object_info)
             # queued at the front, the last one submitted runs first: submit in reverse order
@@ -537,7 +531,7 @@ class WorkflowFormScreen(Screen[None]):
 
     @work(exclusive=True, group="form-save", exit_on_error=False, description="saving a workflow")
     async def save_as(self, name: str) -> None:
-        from comfytui.core.workflow_sources import save_workflow
+        from comfytui.core.workflows.sources import save_workflow
 
         assert self.loaded is not None
         try:
@@ -571,7 +565,7 @@ _CACHES: dict[float, Any] = {}
 
 def _cache_for(ttl: float, factory: Any) -> Any:
     """One ``ObjectInfoCache`` per TTL for the process (the default one for the default TTL)."""
-    from comfytui.core.prompts import DEFAULT_CACHE
+    from comfytui.core.workflows.prompts import DEFAULT_CACHE
 
     if ttl == DEFAULT_CACHE.ttl_s:
         return DEFAULT_CACHE

@@ -16,7 +16,7 @@ from rich.text import Text
 from textual import work
 from textual.widgets import Static
 
-from comfytui.core.gpu import GpuSnapshot
+from comfytui.core.gpu.sampler import GpuSnapshot
 from comfytui.tui.widgets.gpu_panel import GpuFeed, gpu_feed, pane_text, text_height
 
 

@@ -21,7 +21,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from comfytui.core.gpu import GpuInfo, GpuProcess, GpuSampler, GpuSnapshot, podman_container_names
+from comfytui.core.gpu.sampler import GpuInfo, GpuProcess, GpuSampler, GpuSnapshot, podman_container_names
 from comfytui.tui.format import size
 
 PODMAN_LOOKUP_EVERY_S = 30.0

@@ -7,7 +7,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from comfytui.core.jobs import Job, JobBook
+from comfytui.core.comfy.jobs import Job, JobBook
 from comfytui.tui.format import STATE_GLYPHS, STATE_STYLES, clock, duration, origin
 from comfytui.tui.widgets.queue_pane import job_cell
 from comfytui.tui.widgets.tables import selected_key, sync_rows

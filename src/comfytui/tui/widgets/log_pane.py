@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, RichLog
 
-from comfytui.core.logbuffer import LogBuffer, LogLine
+from comfytui.core.logs import LogBuffer, LogLine
 
 LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "info": ""}
 

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, ProgressBar, Static
 
-from comfytui.core.jobs import Job, JobBook, JobState
+from comfytui.core.comfy.jobs import Job, JobBook, JobState
 from comfytui.tui.format import STATE_GLYPHS, duration, job_label, origin
 from comfytui.tui.widgets.tables import selected_key, sync_rows
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from comfytui.core.session import ConnectionInfo
+from comfytui.core.comfy.session import ConnectionInfo
 
 
 class StatusLine(Static):

@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from comfytui.core.library import WorkflowEntry
+from comfytui.core.workflows.library import WorkflowEntry
 
 
 def entry_text(entry: WorkflowEntry) -> Text:
@@ -83,7 +83,7 @@ class WorkflowList(OptionList):
     @work(exclusive=True, group="workflow-sources", exit_on_error=False, description="listing workflows")
     async def load_sources(self, local: list[WorkflowEntry]) -> None:
         from comfytui.core.errors import ComfyTuiError
-        from comfytui.core.workflow_sources import inspect_entries, output_entries, server_entries
+        from comfytui.core.workflows.sources import inspect_entries, output_entries, server_entries
 
         entries = await inspect_entries(local)
         self._render(entries)

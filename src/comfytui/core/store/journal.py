@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from comfytui.core import events as ev
 from comfytui.core import paths
-from comfytui.core.jobs import Job, JobState
+from comfytui.core.comfy import events as ev
+from comfytui.core.comfy.jobs import Job, JobState
 
 MAX_BYTES = 8 * 1024 * 1024
 KEEP_JOBS = 2000

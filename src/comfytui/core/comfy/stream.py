@@ -22,9 +22,9 @@ import websockets
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from comfytui.core import events as ev
-from comfytui.core import protocol
-from comfytui.core.client import ComfyClient, websocket_url
+from comfytui.core.comfy import events as ev
+from comfytui.core.comfy import protocol
+from comfytui.core.comfy.client import ComfyClient, websocket_url
 from comfytui.core.config import ReconnectSettings, redact_url
 from comfytui.core.errors import ComfyTuiError, ServerUnreachable
 

@@ -1,25 +1,20 @@
-"""Preflight checks and batches: what the form and ``comfytui run`` do before anything is sent.
+"""Preflight checks: what the form and ``comfytui run`` check before anything is sent.
 
 ``preflight(prompt, object_info, models_by_folder)`` lists, per node (with its title), what the
 server would refuse and we can already see: unknown node types, model files that are not installed
 (loader inputs whose value is not among the server's files), required inputs that are missing,
 links between incompatible types, plus literal values out of range or not among the choices.
-
-``build_batch`` makes the N prompts of a batch, changing seeds the way the frontend's
-control_after_generate does (fixed, increment, decrement, randomize).
 """
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from comfytui.core.errors import InputError, NodeInputError
-from comfytui.core.workflow.convert import combo_choices, iter_input_specs, spec_kind
-from comfytui.core.workflow.params import apply_seed_mode, is_link, node_title, validate_params
+from comfytui.core.errors import ComfyTuiError, InputError, NodeInputError
+from comfytui.core.workflows.convert import combo_choices, iter_input_specs, spec_kind
+from comfytui.core.workflows.params import is_link, node_title, validate_params
 
 MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".pt2", ".onnx")
 
@@ -240,8 +235,6 @@ def preflight(
     """
     if not object_info:
         return []
-    from comfytui.core.prompts import unknown_node_types
-
     errors = list(unknown_node_types(dict(prompt), dict(object_info)))
     # like the server, check the inputs only of nodes that feed an output node
     used = used_nodes(prompt, object_info)
@@ -266,8 +259,6 @@ def describe_problems(problems: list[NodeInputError], source: str = "") -> str:
 
 async def fetch_models_by_folder(client: Any, folders: set[str] | list[str]) -> dict[str, list[str]]:
     """``/models/<folder>`` for each folder the server knows; unknown folders are skipped."""
-    from comfytui.core.errors import ComfyTuiError
-
     wanted = sorted({f for f in folders if f})
     if not wanted:
         return {}
@@ -287,35 +278,30 @@ async def fetch_models_by_folder(client: Any, folders: set[str] | list[str]) -> 
     return found
 
 
-# --------------------------------------------------------------------------------------------
-# batches
+def unknown_node_types(prompt: dict[str, Any], object_info: dict[str, Any]) -> list[NodeInputError]:
+    errors = []
+    for node_id, node in prompt.items():
+        class_type = node.get("class_type") if isinstance(node, dict) else None
+        if not class_type:
+            errors.append(NodeInputError(str(node_id), "", "missing_class_type", "the node has no class_type"))
+        elif class_type not in object_info:
+            title = (node.get("_meta") or {}).get("title")
+            errors.append(
+                NodeInputError(
+                    str(node_id),
+                    class_type,
+                    "missing_node_type",
+                    f"unknown node type '{class_type}': this server has no such node (is its custom node pack installed?)",
+                    title=title if title != class_type else None,
+                )
+            )
+    return errors
 
 
-def build_batch(
-    prompt: dict[str, Any],
-    count: int,
-    seed_mode: str,
-    object_info: dict[str, Any] | None,
-    rng: random.Random | None = None,
-) -> list[dict[str, Any]]:
-    """The ``count`` prompts of a batch: job ``i`` has its seeds changed by ``seed_mode`` for index ``i``.
-
-    The first job keeps the seeds shown in the form (like the frontend's "after" control mode).
-    """
-    if count < 1:
-        raise InputError("the batch count must be at least 1")
-    rng = rng or random.Random()
-    return [apply_seed_mode(prompt, seed_mode, index, object_info, rng) for index in range(count)]
-
-
-def batch_name(label: str, count: int, name: str = "") -> str:
-    """The name jobs of one batch share: the user's, else ``label ×N HH:MM:SS``; ``""`` for one job."""
-    if name.strip():
-        return name.strip()
-    if count <= 1:
-        return ""
-    return f"{label} ×{count} {time.strftime('%H:%M:%S')}"
-
-
-def job_label(label: str, index: int, count: int) -> str:
-    return label if count <= 1 else f"{label} #{index + 1}/{count}"
+def preflight_prompt(prompt: dict[str, Any], object_info: dict[str, Any] | None, *, source: str = "") -> None:
+    """Refuse, before anything is sent, a prompt the server would reject for reasons we can see."""
+    if not object_info:
+        return
+    problems = preflight(prompt, object_info)
+    if problems:
+        raise InputError(describe_problems(problems, source))

@@ -9,7 +9,7 @@ import json
 import struct
 from typing import Any
 
-from comfytui.core import events as ev
+from comfytui.core.comfy import events as ev
 
 BINARY_PREVIEW = 1
 BINARY_TEXT = 3

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from comfytui.core import events as ev
-from comfytui.core.client import ComfyClient
+from comfytui.core.comfy import events as ev
+from comfytui.core.comfy.client import ComfyClient
 from comfytui.core.errors import InputError
 
 WORKFLOWS_DIR = "workflows"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from comfytui.core.errors import InputError, NodeInputError
-from comfytui.core.workflow.convert import (
+from comfytui.core.workflows.convert import (
     SEED_NAMES,
     combo_choices,
     iter_input_specs,

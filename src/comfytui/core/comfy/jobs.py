@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from comfytui.core import events as ev
+from comfytui.core.comfy import events as ev
 
 RATE_WINDOW_S = 0.5
 
@@ -390,7 +390,7 @@ def _seconds(timestamp_ms: float | None, now: float) -> float:
 
 
 def ev_output_files(node: str, output: dict[str, Any]) -> tuple[ev.OutputFile, ...]:
-    from comfytui.core.protocol import output_files
+    from comfytui.core.comfy.protocol import output_files
 
     return output_files({node: output})
 

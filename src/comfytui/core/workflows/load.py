@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from comfytui.core.errors import InputError, SourcePositionError
-from comfytui.core.workflow.pnginfo import read_image_metadata, sniff_image
+from comfytui.core.workflows.pnginfo import read_image_metadata, sniff_image
 
 WorkflowFormat = Literal["api", "editor"]
 WorkflowSource = Literal["file", "png", "webp", "jpeg"]

@@ -24,14 +24,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from comfytui.core import events as ev
 from comfytui.core import paths
-from comfytui.core.client import ComfyClient, Submitted
+from comfytui.core.comfy import events as ev
+from comfytui.core.comfy.client import ComfyClient, Submitted
+from comfytui.core.comfy.jobs import Job, JobBook, JobState
+from comfytui.core.comfy.stream import ComfyStream
 from comfytui.core.config import Config
 from comfytui.core.errors import ComfyTuiError
-from comfytui.core.jobs import Job, JobBook, JobState
-from comfytui.core.journal import Journal
-from comfytui.core.stream import ComfyStream
+from comfytui.core.store.journal import Journal
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from comfytui.core import paths
-from comfytui.core.client import ComfyClient
-from comfytui.core.errors import InputError, NodeInputError
+from comfytui.core.comfy.client import ComfyClient
+from comfytui.core.workflows.convert import editor_to_api
+from comfytui.core.workflows.load import load_workflow_file
+from comfytui.core.workflows.params import apply_overrides
 
 
 @dataclass
@@ -90,9 +92,6 @@ async def resolve_prompt(
     overrides: list[str] | None = None,
     cache: ObjectInfoCache | None = None,
 ) -> ResolvedPrompt:
-    from comfytui.core.workflow.load import load_workflow_file
-    from comfytui.core.workflow.params import apply_overrides
-
     cache = cache or DEFAULT_CACHE
     loaded = load_workflow_file(path)
     object_info = await cache.get(client)
@@ -100,42 +99,9 @@ async def resolve_prompt(
     if loaded.prompt is not None:
         prompt = loaded.prompt
     else:
-        from comfytui.core.workflow.convert import editor_to_api
-
         result = editor_to_api(loaded.workflow, object_info)
         prompt = result.prompt
         warnings.extend(result.warnings)
     if overrides:
         prompt = apply_overrides(prompt, overrides, object_info)
     return ResolvedPrompt(prompt, loaded.workflow, object_info, warnings, loaded.format)
-
-
-def unknown_node_types(prompt: dict[str, Any], object_info: dict[str, Any]) -> list[NodeInputError]:
-    errors = []
-    for node_id, node in prompt.items():
-        class_type = node.get("class_type") if isinstance(node, dict) else None
-        if not class_type:
-            errors.append(NodeInputError(str(node_id), "", "missing_class_type", "the node has no class_type"))
-        elif class_type not in object_info:
-            title = (node.get("_meta") or {}).get("title")
-            errors.append(
-                NodeInputError(
-                    str(node_id),
-                    class_type,
-                    "missing_node_type",
-                    f"unknown node type '{class_type}': this server has no such node (is its custom node pack installed?)",
-                    title=title if title != class_type else None,
-                )
-            )
-    return errors
-
-
-def preflight_prompt(prompt: dict[str, Any], object_info: dict[str, Any] | None, *, source: str = "") -> None:
-    """Refuse, before anything is sent, a prompt the server would reject for reasons we can see."""
-    if not object_info:
-        return
-    from comfytui.core.batch import describe_problems, preflight
-
-    problems = preflight(prompt, object_info)
-    if problems:
-        raise InputError(describe_problems(problems, source))

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from comfytui.core.comfy.server_info import ServerInfo, ServerModelFile
 from comfytui.core.config import (
     Config,
     is_loopback_url,  # noqa: F401 (re-exported)
 )
 from comfytui.core.errors import ComfyTuiError, InputError, ServerError
-from comfytui.core.hashing import HashCache, HashResult, ProgressCallback, sha256_file
-from comfytui.core.safetensors_header import HeaderResult, SafetensorsHeader, try_read_header
-from comfytui.core.server_info import ServerInfo, ServerModelFile
+from comfytui.core.models.hashing import HashCache, HashResult, ProgressCallback, sha256_file
+from comfytui.core.models.safetensors import HeaderResult, SafetensorsHeader, try_read_header
 
 KNOWN_FOLDERS = (
     "checkpoints", "loras", "vae", "text_encoders", "diffusion_models",

@@ -24,26 +24,26 @@ from pathlib import Path
 from typing import Any
 
 from comfytui.core import paths
-from comfytui.core.batch import looks_like_model, model_refs
-from comfytui.core.client import ComfyClient
+from comfytui.core.comfy.client import ComfyClient
 from comfytui.core.config import Config
 from comfytui.core.errors import ComfyTuiError, InputError, ServerUnreachable
-from comfytui.core.library import WorkflowEntry, list_workflows, saved_workflows_dir
-from comfytui.core.userdata import (
-    fetch_output_file,
-    list_output_files,
-    list_saved_workflows,
-    read_saved_workflow,
-    write_saved_workflow,
-)
-from comfytui.core.workflow.convert import (
+from comfytui.core.workflows.convert import (
     PRIMITIVE_WIDGET_TYPES,
     VIRTUAL_TYPES,
     default_value,
     iter_input_specs,
     widget_layout,
 )
-from comfytui.core.workflow.load import LoadedWorkflow, load_workflow_file
+from comfytui.core.workflows.library import WorkflowEntry, list_workflows, saved_workflows_dir
+from comfytui.core.workflows.load import LoadedWorkflow, load_workflow_file
+from comfytui.core.workflows.preflight import looks_like_model, model_refs
+from comfytui.core.workflows.userdata import (
+    fetch_output_file,
+    list_output_files,
+    list_saved_workflows,
+    read_saved_workflow,
+    write_saved_workflow,
+)
 
 IMAGE_SUFFIXES = (".png", ".webp")
 DEFAULT_IMAGE_LIMIT = 12

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from comfytui.core.client import gateway_headers
+from comfytui.core.comfy.client import gateway_headers
 from comfytui.core.config import ServerSettings, redact_url
 from comfytui.core.errors import ServerError, ServerUnreachable
 

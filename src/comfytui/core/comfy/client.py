@@ -19,8 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from comfytui.core import events as ev
-from comfytui.core import protocol
+from comfytui.core.comfy import events as ev
+from comfytui.core.comfy import protocol
 from comfytui.core.config import ServerSettings, redact_url, secret_from_env
 from comfytui.core.errors import InputError, NodeInputError, PromptRejected, ServerError, ServerUnreachable
 
