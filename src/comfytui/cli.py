@@ -29,6 +29,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "comfytui.headless.lifecycle_cmds": ("up", "down", "restart", "status", "logs", "pull", "preflight"),
     "comfytui.headless.gpu_cmds": ("gpu", "free"),
     "comfytui.headless.models_cmds": ("models",),
+    "comfytui.headless.queue_cmds": ("queue", "history", "wait", "daemon"),
+    "comfytui.headless.config_cmds": ("config",),
 }
 
 
@@ -98,8 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = apply_cli_overrides(load_config(args.config), args)
     except ComfyTuiError as exc:
-        print(f"comfytui: {exc}", file=sys.stderr)
-        return exc.exit_code
+        if getattr(args, "loads_config", True):
+            print(f"comfytui: {exc}", file=sys.stderr)
+            return exc.exit_code
+        config = None  # `config path|init` must work while the file is broken
     if args.command is None:
         from comfytui.tui import run_dashboard  # imported late: headless commands never load Textual
 

@@ -34,7 +34,7 @@ async def client(comfy_server) -> AsyncIterator[ComfyClient]:
 @pytest.mark.comfy
 async def test_system_stats_and_object_info(client: ComfyClient) -> None:
     stats = await client.system_stats()
-    assert stats["system"]["comfyui_version"] == "0.3.75"
+    assert stats.comfyui_version == "0.3.75" and stats.devices
     info = await client.object_info()
     assert {"ComfyTUIProgress", "ComfyTUISleep", "ComfyTUIFail", "SaveImage"} <= set(info)
     one = await client.object_info("ComfyTUIProgress")
@@ -217,7 +217,7 @@ async def test_gateway_auth_is_sent_and_never_shown(
     monkeypatch.setenv("GATEWAY_TOKEN", "tok-SECRET-123")
     settings = ServerSettings(url=echo_url, auth=auth, token_env="GATEWAY_TOKEN", headers={"X-Trace": "t1"}, **extra)
     async with ComfyClient(settings) as client:
-        assert (await client.system_stats())["system"]["comfyui_version"] == "echo"
+        assert (await client.system_stats()).comfyui_version == "echo"
         assert _Echo.seen[-1][header] == value and _Echo.seen[-1]["x-trace"] == "t1"
         # The websocket handshake carries the same credentials.
         assert {k.lower(): v for k, v in client.request_headers.items()}[header] == value
@@ -233,3 +233,117 @@ async def test_a_200_that_is_not_comfyui_is_a_server_error_not_a_crash(echo_url:
         with pytest.raises(ServerError) as caught:
             await client.submit(progress_prompt(), client_id="comfytui-test")
     assert "not ComfyUI's" in str(caught.value) and "Please log in" in str(caught.value)
+
+
+# -- redirects with gateway credentials --------------------------------------------------------
+
+
+class _Redirector(BaseHTTPRequestHandler):
+    """A gateway that sends /system_stats to ``/moved`` (same origin) and /queue to ``elsewhere``."""
+
+    elsewhere = ""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.path.startswith("/system_stats"):
+            self.send_response(307)
+            self.send_header("Location", "/moved/system_stats")
+        elif self.path.startswith("/queue"):
+            self.send_response(307)
+            self.send_header("Location", f"{_Redirector.elsewhere}/queue")
+        else:
+            return _Echo.do_GET(self)  # type: ignore[arg-type]
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.mark.parametrize(
+    ("auth", "extra", "headers"),
+    [
+        ("bearer", {}, {}),
+        ("header", {"header_name": "X-API-Key"}, {}),
+        ("basic", {"username": "ann"}, {}),
+        ("none", {}, {"X-Gateway-Secret": "tok-SECRET-123"}),
+    ],
+)
+async def test_credentials_follow_same_origin_redirects_but_never_to_another_host(
+    monkeypatch: pytest.MonkeyPatch, auth: str, extra: dict, headers: dict
+) -> None:
+    monkeypatch.setenv("GATEWAY_TOKEN", "tok-SECRET-123")
+    other, other_url = _serve(_Echo)  # a different origin (another port) that records what it gets
+    gateway, gateway_url = _serve(_Redirector)
+    _Redirector.elsewhere = other_url
+    _Echo.seen.clear()
+    try:
+        settings = ServerSettings(url=gateway_url, auth=auth, token_env="GATEWAY_TOKEN", headers=headers, **extra)
+        async with ComfyClient(settings) as client:
+            # Same origin: followed, and the credentials went along.
+            assert (await client.system_stats()).comfyui_version == "echo"
+            assert any("tok-SECRET-123" in " ".join(seen.values()) or "YW5uOnRvay1TRUNSRVQtMTIz" in " ".join(seen.values())
+                       for seen in _Echo.seen)
+            _Echo.seen.clear()
+            with pytest.raises(ServerError) as caught:
+                await client.queue()
+        assert "another site" in str(caught.value) and "SECRET" not in str(caught.value)
+        assert _Echo.seen == [], "the other origin was never contacted"
+    finally:
+        for server in (gateway, other):
+            server.shutdown()
+            server.server_close()
+
+
+async def test_without_credentials_a_cross_origin_redirect_is_followed() -> None:
+    other, other_url = _serve(_Echo)
+    gateway, gateway_url = _serve(_Redirector)
+    _Redirector.elsewhere = other_url
+    _Echo.seen.clear()
+    try:
+        async with ComfyClient(ServerSettings(url=gateway_url)) as client:
+            with pytest.raises(ServerError) as caught:
+                await client.queue()  # the echo answers /queue with 403: proof the redirect was followed
+        assert caught.value.status == 403 and len(_Echo.seen) == 1
+    finally:
+        for server in (gateway, other):
+            server.shutdown()
+            server.server_close()
+
+
+# -- the shared /system_stats poller -----------------------------------------------------------
+
+
+@pytest.mark.comfy
+async def test_one_poller_feeds_every_subscriber_and_reports_a_dead_server(comfy_server) -> None:
+    from comfytui.core.comfy.stats import SystemStatsPoller
+
+    async with ComfyClient(ServerSettings(url=comfy_server.url, timeout_s=20)) as client:
+        poller = SystemStatsPoller(client, interval_s=0.1)
+        header: list = []
+        devices: list = []
+        unsubscribe = poller.subscribe(header.append)
+        poller.subscribe(devices.append)
+        poller.start()
+        try:
+            async with asyncio.timeout(20):
+                async for _ in poller.samples():
+                    if len(devices) >= 2:
+                        break
+            sample = poller.latest
+            assert sample is not None and sample.ok and sample.stats is not None and sample.stats.comfyui_version == "0.3.75"
+            assert sample.latency_s is not None and sample.latency_s >= 0
+            unsubscribe()
+            seen = len(header)
+            await poller.refresh()
+            assert len(header) == seen and len(devices) >= 3, "only the remaining subscriber is called"
+        finally:
+            await poller.stop()
+    async with ComfyClient(ServerSettings(url=f"http://127.0.0.1:{closed_port()}", timeout_s=5)) as dead:
+        sample = await SystemStatsPoller(dead).refresh()
+    assert not sample.ok and "connection refused" in (sample.error or "")

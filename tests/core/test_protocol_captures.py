@@ -43,8 +43,9 @@ def test_every_json_message_decodes_to_its_event_with_its_fields(name: str) -> N
         kind, data = msg["type"], msg["data"]
         event = protocol.decode_text(json.dumps(msg))
         if _is_capture_summary(msg):
-            # Not the server's shape: kept as an unknown message instead of killing the stream.
-            assert isinstance(event, ev.UnknownMessage) and event.type == "malformed-progress_state"
+            # Not the server's shape: skipped as malformed (counted) instead of killing the stream.
+            assert isinstance(event, ev.Malformed) and event.kind == "progress_state message"
+            assert "nodes.1" in event.reason, "the reason names the field at fault"
             continue
         assert isinstance(event, EXPECTED_CLASS[kind]), (kind, event)
         assert event == protocol.decode_message(msg)
@@ -150,7 +151,8 @@ def test_png_legacy_preview_and_unknown_binary_types() -> None:
     assert protocol.decode_binary(png) == ev.PreviewImage(b"\x89PNG\r\n\x1a\nrest", "image/png")
     unknown = protocol.decode_binary(struct.pack(">II", 9, 0) + b"xyz")
     assert unknown == ev.UnknownMessage("binary-9", 11)
-    assert protocol.decode_binary(b"\x00\x00") == ev.UnknownMessage("binary-short", 2)
+    short = protocol.decode_binary(b"\x00\x00")
+    assert isinstance(short, ev.Malformed) and "2 bytes" in short.reason and short.head == repr(b"\x00\x00")
     # Type 4 whose metadata is not an object: still a preview, without ids.
     meta = b"[1, 2]"
     odd = protocol.decode_binary(struct.pack(">II", 4, len(meta)) + meta + b"\xff\xd8img")
@@ -160,11 +162,13 @@ def test_png_legacy_preview_and_unknown_binary_types() -> None:
 def test_unknown_and_malformed_messages_are_kept_not_fatal() -> None:
     note = {"type": "notification", "data": {"value": "Manager: update available", "id": "x"}}
     assert protocol.decode_text(json.dumps(note)) == ev.UnknownMessage("notification", note["data"])
-    assert protocol.decode_text("not json{") == ev.UnknownMessage("invalid-json", "not json{")
-    assert protocol.decode_text("[1, 2]") == ev.UnknownMessage("invalid-json", [1, 2])
+    not_json = protocol.decode_text("not json{")
+    assert isinstance(not_json, ev.Malformed) and not_json.kind == "invalid-json" and not_json.head == "'not json{'"
+    listed = protocol.decode_text("[1, 2]")
+    assert isinstance(listed, ev.Malformed) and "list" in listed.reason
     assert protocol.decode_text(json.dumps({"type": "crystools.monitor", "data": [1, 2]})).type == "crystools.monitor"
     bad = protocol.decode_text(json.dumps({"type": "status", "data": {"status": {"exec_info": {"queue_remaining": "many"}}}}))
-    assert isinstance(bad, ev.UnknownMessage) and bad.type == "malformed-status"
+    assert isinstance(bad, ev.Malformed) and bad.kind == "status message" and "queue_remaining" in bad.reason
 
 
 def _probe_queue_payload() -> dict:

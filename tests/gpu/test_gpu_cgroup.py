@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from comfytui.core.gpu.sampler import container_id_from_cgroup, match_container, parent_pid, process_name
+from comfytui.core.gpu.containers import container_id_from_cgroup, match_container, parent_pid, process_name
 
 CID = "3f4a9c1e2b7d8f60a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718"
 OTHER = "9" * 64

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_nvml import NOT_SUPPORTED, FakeGpu, FakeNvml, pynvml, write_proc
+from fake_nvml import NOT_SUPPORTED, FakeGpu, FakeNvml, pynvml, real_nvml_initialises, write_proc
 
 from comfytui.core.config import GpuSettings
 from comfytui.core.gpu.sampler import GpuSampler, GpuSnapshot, describe_nvml_error
@@ -72,8 +72,13 @@ def two_gpus() -> list[FakeGpu]:
     ]
 
 
-async def test_real_nvml_absent_on_this_machine() -> None:
-    """The real pynvml here: nvmlInit raises LibraryNotFound; the snapshot says so, nothing raises."""
+async def test_real_nvml_on_this_machine() -> None:
+    """The real pynvml here: without a driver the snapshot says why; with one, it has the GPUs."""
+    if real_nvml_initialises():
+        async with GpuSampler(GpuSettings()) as sampler:
+            snap = await sampler.sample()
+        assert snap.available and snap.gpus and all(g.uuid or g.unavailable for g in snap.gpus)
+        return
     with pytest.raises(pynvml.NVMLError_LibraryNotFound):
         pynvml.nvmlInit()
     sampler = GpuSampler(GpuSettings())

@@ -144,3 +144,49 @@ def test_without_wait_prints_the_queued_ids(comfy_server, home: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["status"] == "queued" and len(result["prompt_ids"]) == 1
+
+
+def test_ctrl_c_during_wait_cancels_every_job_this_run_queued(comfy_server, home: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from harness.comfy import sleep_prompt
+
+    workflow = tmp_path / "slow.json"
+    workflow.write_text(json.dumps(sleep_prompt(20.0)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMFY_", "COMFYTUI_"))}
+    env["COMFYTUI_HOME"] = str(home)
+    proc = subprocess.Popen(
+        [str(COMFYTUI), "run", str(workflow), "--url", comfy_server.url, "--count", "3", "--wait"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL, cwd=home,
+    )
+    try:
+        ids: list[str] = []
+        assert proc.stderr is not None
+        while len(ids) < 3:
+            line = proc.stderr.readline()
+            assert line, f"comfytui run ended before queueing three jobs (exit {proc.poll()})"
+            if line.startswith("comfytui: queued "):
+                ids.append(line.split()[2])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # interrupt while one of ours runs and two wait
+            running = httpx.get(comfy_server.url + "/queue", timeout=10).json()["queue_running"]
+            if any(item[1] in ids for item in running):
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, rest
+    assert "cancelled this run's jobs" in rest
+    deadline = time.monotonic() + 20
+    while True:  # an interrupt takes effect at the node's next check
+        queue = httpx.get(comfy_server.url + "/queue", timeout=10).json()
+        left = [item[1] for item in queue["queue_running"] + queue["queue_pending"] if item[1] in ids]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert left == [], "none of the three jobs is pending or running any more"
+

@@ -28,7 +28,8 @@ def test_default_spec_publishes_on_loopback_in_cpu_mode_with_named_volumes():
     assert kwargs["restart_policy"] == {"Name": "no"}
     assert "network_mode" not in kwargs  # podman's default (bridge) for real users
     assert kwargs["environment"]["CLI_ARGS"] == "--cpu"
-    assert "devices" not in kwargs and "security_opt" not in kwargs
+    assert "devices" not in kwargs
+    assert kwargs["security_opt"] == ["disable"]  # label=disable in CPU mode too, as the image documents
     assert kwargs["labels"][MANAGED_LABEL] == "true"
     assert kwargs["labels"][SPEC_HASH_LABEL] == spec.spec_hash
     assert json.loads(kwargs["labels"][SPEC_LABEL])["image"] == spec.image
@@ -38,6 +39,9 @@ def test_default_spec_publishes_on_loopback_in_cpu_mode_with_named_volumes():
         "/root/ComfyUI/input": "comfyui-input",
         "/root/ComfyUI/output": "comfyui-output",
         "/root/ComfyUI/user": "comfyui-user",
+        # the image sets PIP_USER=true: pip installs and caches survive a recreate
+        "/root/.local": "comfyui-local",
+        "/root/.cache": "comfyui-cache",
     }  # custom_nodes only on opt-in
     assert any(n.level == "warning" and "CPU mode" in n.text and "--cpu" in n.text for n in spec.notices)
     assert spec.url == "http://127.0.0.1:8188"
@@ -84,7 +88,8 @@ def test_storage_root_gives_host_dirs_at_comfyui_boot_paths(tmp_path: Path):
     assert {"type": "bind", "source": "/opt/cache", "target": "/root/.cache", "read_only": False} in kwargs[
         "mounts"
     ]
-    assert kwargs["volumes"] == {"hf": {"bind": "/root/.cache/huggingface/hub", "mode": "ro"}}
+    assert kwargs["volumes"] == {"hf": {"bind": "/root/.cache/huggingface/hub", "mode": "ro"},
+                                 "comfyui-local": {"bind": "/root/.local", "mode": "rw"}}  # .cache: the user's own
     assert str(tmp_path / "storage-user/input") in spec.host_dirs
 
 

@@ -18,7 +18,7 @@ from safetensors_files import (
     write,
 )
 
-from comfytui.core.comfy.server_info import ServerInfo
+from comfytui.core.comfy.client import ComfyClient
 from comfytui.core.config import Config, ModelSettings, ServerSettings
 from comfytui.core.errors import InputError, ServerError, ServerUnreachable
 from comfytui.core.models.catalog import (
@@ -175,7 +175,7 @@ def _mine(entries: list[ModelEntry], tag: str) -> dict[str, ModelEntry]:
 @pytest_comfy
 async def test_server_info_routes(comfy_server, model_files) -> None:
     tag, files = model_files
-    async with ServerInfo(ServerSettings(url=comfy_server.url)) as info:
+    async with ComfyClient(ServerSettings(url=comfy_server.url)) as info:
         stats = await info.system_stats()
         assert stats.comfyui_version == "0.3.75" and stats.devices[0].type == "cpu"
         assert stats.ram_total and stats.devices[0].vram_used is not None

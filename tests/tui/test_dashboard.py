@@ -149,8 +149,12 @@ async def test_starts_and_stays_usable_when_comfyui_is_unreachable(comfytui_home
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help while down")
         await pilot.press("escape")
         await pilot.press("r")  # queueing while down says why instead of crashing
-        await pilot.pause(0.5)
-        assert app.is_running
+        # A worker that raised would leave no message: the user must see why nothing was queued.
+        await pilot.pause(3)
+        print("SCREEN", screen_text(app))
+        await wait_until(pilot, lambda: "cannot queue" in screen_text(app), what="the reason queueing failed")
+        assert "cannot reach ComfyUI" in screen_text(app)
+        assert app.session.book.active() == [], "nothing was tracked as queued"
 
 
 async def test_killed_server_shows_down_then_reconnects_and_marks_the_job_lost(comfy_server_factory, comfytui_home) -> None:

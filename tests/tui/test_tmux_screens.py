@@ -99,12 +99,14 @@ def test_workflow_form_flags_out_of_range_then_queues_three_consecutive_seeds(
     # focus starts on the first field, Demo sampler's steps (1..1000)
     tmux.keys("C-u", "5", "0", "0", "0")
     screen = tmux.wait_for("⚠", timeout=10)
+    history_before = set(httpx.get(f"{comfy_server.url}/history", params={"max_items": 200}).json())
     tmux.keys("F10")
     time.sleep(1.0)
-    before = httpx.get(f"{comfy_server.url}/history", params={"max_items": 200}).json()
-    assert not any(
-        (entry["prompt"][2].get("3") or {}).get("inputs", {}).get("filename_prefix") == prefix for entry in before.values()
-    )
+    # Nothing reached the server: no new history entry and nothing queued or running.
+    history_after = set(httpx.get(f"{comfy_server.url}/history", params={"max_items": 200}).json())
+    queue = httpx.get(f"{comfy_server.url}/queue").json()
+    assert history_after == history_before, "F10 with an out-of-range value queued a job"
+    assert queue["queue_running"] == [] and queue["queue_pending"] == [], "F10 with an out-of-range value queued a job"
     assert "⚠" in tmux.screen(), "the out-of-range value is no longer flagged"
     tmux.keys("C-u", "6")  # steps back in range
     tmux.wait_gone("⚠", timeout=10)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from comfytui.core.comfy.server_info import FreeResult, SystemStats
-from comfytui.core.gpu.sampler import GpuInfo, GpuProcess, GpuSnapshot
+from comfytui.core.comfy.types import FreeResult, SystemStats
+from comfytui.core.gpu.sampler import GpuInfo, GpuProcess, GpuSnapshot, MigDevice
 from comfytui.tui.screens.gpu import free_text, server_text
 from comfytui.tui.widgets.gpu_panel import match_device, pane_text, process_owner, text_height
 
@@ -54,11 +54,34 @@ def test_gpu_with_torch_vram_from_system_stats() -> None:
     assert process_owner(comfy) == "comfyui"
 
 
-def test_match_device_by_index_and_name() -> None:
+def test_match_device_by_index_only_with_one_gpu() -> None:
     devices = CUDA_STATS["devices"]
-    assert match_device(gpu(0), devices) is devices[0]
-    assert match_device(gpu(1, "NVIDIA RTX A6000"), devices) is None
+    assert match_device(gpu(0), devices, gpu_count=1) is devices[0]
+    # two GPUs, and torch's cuda:0 need not be NVML's GPU 0 (CUDA_VISIBLE_DEVICES): no guess
+    assert match_device(gpu(0), devices, gpu_count=2) is None
     assert match_device(gpu(0), CPU_STATS["devices"]) is None
+
+
+def test_match_device_by_uuid_or_pci_bus_id_when_the_server_reports_them() -> None:
+    # a newer ComfyUI's /system_stats shape (0.3.75 reports neither field)
+    devices = [{**CUDA_STATS["devices"][0], "index": 0, "uuid": "GPU-1"},
+               {**CUDA_STATS["devices"][0], "index": 1, "pci_bus_id": "0000:81:00.0"}]
+    second = GpuInfo(index=0, name="x", uuid="GPU-9", pci_bus_id="00000000:81:00.0")
+    assert match_device(gpu(1), devices, gpu_count=2) is devices[0]  # NVML index 1 is torch's cuda:0
+    assert match_device(second, devices, gpu_count=2) is devices[1]
+    assert match_device(gpu(2), devices, gpu_count=2) is None
+
+
+def test_card_says_why_a_gpu_is_unreadable_and_lists_mig_and_notes() -> None:
+    broken = GpuInfo(index=0, name=None, uuid=None, unavailable="no permission")
+    notes = GpuInfo(index=1, name="NVIDIA T4", uuid="GPU-t4", memory_used=GIB, memory_total=16 * GIB,
+                    notes=("power: not supported",),
+                    mig_devices=(MigDevice(name="1/1", memory_used=GIB, memory_total=5 * GIB),))
+    text = pane_text(GpuSnapshot(available=True, gpus=(broken, notes)), None, 60).plain
+    assert "GPU0 unreadable: no permission" in text
+    assert "power: not supported" in text and "MIG 1/1 1.0/5.0 GiB" in text
+    compact = pane_text(GpuSnapshot(available=True, gpus=(broken, notes)), None, 60, compact=True).plain
+    assert "GPU0 unreadable: no permission" in compact
 
 
 def test_server_and_free_text() -> None:

@@ -2,7 +2,7 @@
 
 NVML is absent here: the no-GPU tests use the real pynvml (library not found); the GPU tests
 inject ``FakeNvml`` (tests/gpu/fake_nvml.py, the project's one test double) through
-``app.gpu_sampler``. Process-to-container attribution reads cgroup files shaped like podman's.
+``ComfyTuiApp(gpu_sampler=...)``. Process-to-container attribution reads cgroup files shaped like podman's.
 """
 
 from __future__ import annotations
@@ -90,8 +90,7 @@ async def test_without_nvml_the_devices_pane_says_why_and_shows_the_server(gpu_a
 
 
 async def test_gpu_screen_with_two_gpus_processes_and_free(gpu_app_config: Config, fake_gpu_sampler) -> None:
-    app = ComfyTuiApp(gpu_app_config)
-    app.gpu_sampler = fake_gpu_sampler
+    app = ComfyTuiApp(gpu_app_config, gpu_sampler=fake_gpu_sampler)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.session.connection.state == "connected", what="the connection")
         pane = app.query_one(DevicesPane)

@@ -172,7 +172,7 @@ async def test_editor_workflow_edits_are_saved_as_a_new_editor_file(app_config, 
     app = ComfyTuiApp(app_config)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_form(pilot, app, "user", "acceptance.json")
-        assert form.loaded is not None and form.loaded.format == "editor"
+        assert form.data is not None and form.data.loaded.format == "editor"
         seed, _ = field(form, "8", "seed")
         seed.focus()
         await replace_text(pilot, "4242")

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from comfytui.core import paths
 from comfytui.core.errors import ConfigError
+from comfytui.core.redaction import redact
 
 
 class Secret(str):
@@ -102,6 +103,8 @@ class ContainerSettings:
     cli_args: str = ""
     env: dict[str, str] = field(default_factory=dict)
     gpu: Literal["auto", "nvidia", "none"] = "auto"
+    gpus: list[str] = field(default_factory=list)
+    """Which GPUs the container gets: empty = all; else indices ("1"), UUIDs ("GPU-…") or MIG ("0:1")."""
     restart_policy: Literal["no", "on-failure", "always", "unless-stopped"] = "no"
     network: str = ""
     """Network mode; empty means podman's default (bridge). Tests use ``host``."""
@@ -171,6 +174,37 @@ class WorkflowSettings:
 
 
 @dataclass(frozen=True)
+class QueueSettings:
+    """comfytui's local queue and its dispatcher (docs/QUEUE.md)."""
+
+    dispatch_depth: int = 1
+    """How many of our jobs may wait on the server beyond the running one."""
+    heartbeat_s: float = 2.0
+    stale_after_s: float = 15.0
+    """A dispatcher silent for this long is taken over by the next one."""
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """Where the dispatcher collects finished jobs' outputs."""
+
+    collect: bool = True
+    dir: str = ""
+    """Empty: the comfytui data dir's ``outputs``."""
+    template: str = "{date}/{label}-{id8}-{n}{ext}"
+    """Fields: date, label, id, id8, n, ext, node, filename."""
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """A command run when a dispatched job ends (e.g. ``notify-send``)."""
+
+    command: list[str] = field(default_factory=list)
+    """argv; ``{id}``, ``{label}``, ``{state}`` and ``{duration}`` in it are filled in."""
+    on: list[str] = field(default_factory=lambda: ["success", "error", "interrupted"])
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration. ``backend`` picks what comfytui manages: nothing, a container, a process."""
 
@@ -183,6 +217,9 @@ class Config:
     gpu: GpuSettings = field(default_factory=GpuSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
     workflows: WorkflowSettings = field(default_factory=WorkflowSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    outputs: OutputSettings = field(default_factory=OutputSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
     source: str = ""
     """The file this was read from (empty for defaults)."""
 
@@ -394,8 +431,8 @@ def secret_from_env(settings: ServerSettings, environ: typing.Mapping[str, str] 
 
 
 def redact_url(url: str) -> str:
-    """Hide a password embedded in a URL (``http://user:pw@host``)."""
-    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:****@", url)
+    """Hide the secrets a URL carries (user-info, token query parameters): ``redaction.redact``."""
+    return redact(url)
 
 
 def is_loopback_url(url: str) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from comfytui.core.redaction import redact
+
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -21,6 +23,7 @@ class ComfyTuiError(Exception):
     exit_code = EXIT_BAD_INPUT
 
     def __init__(self, message: str) -> None:
+        message = redact(message)  # every error reaches a user: never with a secret in it
         super().__init__(message)
         self.message = message
 

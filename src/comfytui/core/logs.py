@@ -8,20 +8,52 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-# Control sequences other than SGR colours (cursor moves, OSC titles...) are dropped: a log line
-# must not be able to move the cursor or retitle the terminal.
-_NON_SGR = re.compile(r"\x1b\[[0-9;?]*[A-Za-ln-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[PX^_][^\x1b]*\x1b\\|\x1b[@-Z\\-_]")
-_SGR = re.compile(r"\x1b\[[0-9;]*m")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")
+# Every escape sequence a terminal acts on: CSI (7- and 8-bit, any parameters, intermediates and
+# final byte; unterminated ones too), string sequences (OSC, DCS, SOS, PM, APC up to BEL or ST, or
+# to the end when unterminated: the terminal would swallow that much too), and two-byte escapes
+# (ESC c full reset, ESC 7/8, charset switches ``ESC ( B``...). A lone ESC goes with the last form.
+_ESCAPE = re.compile(
+    r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[\x20-\x2f]*[\x30-\x7e]?"
+)
+_SGR = re.compile(r"\x1b\[[0-9;:]*m")
+# C0 except \t and \n, DEL, C1. ``\r`` is kept only where a log line's redraw is resolved later.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# After ``_ESCAPE`` every ESC left starts a kept SGR code, so these two spare it.
+_CONTROL_SPARE_ESC = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f]")
+_CONTROL_SPARE_ESC_CR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
+MAX_PARTIAL_LINE = 400
+"""An unterminated tail longer than this is shown at once rather than kept for its end."""
+MAX_LINE_CHARS = 16 * 1024
+"""One log line is cut here: a flood without newlines must not grow a line without bound."""
+
+
+def _keep_sgr(match: re.Match[str]) -> str:
+    text = match.group(0)
+    return text if _SGR.fullmatch(text) else ""
+
+
+def strip_controls(text: str) -> str:
+    """Server-provided text made inert for a terminal: every escape sequence and every C0/C1
+    control character goes, except ``\\n`` and ``\\t``. Used where such text enters the core."""
+    if text.isprintable():  # the common case, and C-fast
+        return text
+    return _CONTROL.sub("", _ESCAPE.sub("", text))
+
+
 LEVELS = (
     ("error", re.compile(r"\b(ERROR|CRITICAL|FATAL|Traceback \(most recent call last\)|Exception|Error:)\b|^\s+File \"")),
     ("warning", re.compile(r"\b(WARN|WARNING|deprecated)\b", re.IGNORECASE)),
 )
 
 
-def sanitize(text: str) -> str:
-    """Keep SGR colour codes, drop every other escape and control character."""
-    return _CONTROL.sub("", _NON_SGR.sub("", text))
+def sanitize(text: str, *, keep_cr: bool = False) -> str:
+    """Keep SGR colour codes, drop every other escape and control character (``\\r`` too unless
+    ``keep_cr``: a log line's carriage returns are resolved by ``LogBuffer``)."""
+    if text.isprintable():
+        return text
+    return (_CONTROL_SPARE_ESC_CR if keep_cr else _CONTROL_SPARE_ESC).sub("", _ESCAPE.sub(_keep_sgr, text))
 
 
 def strip_ansi(text: str) -> str:
@@ -60,14 +92,14 @@ class LogBuffer:
         if not text.endswith("\n"):
             # keep an unterminated tail only while it is short (a progress bar); else show it now
             tail = parts.pop()
-            if len(tail) < 400:
+            if len(tail) < MAX_PARTIAL_LINE:
                 self._partial[source] = tail
             else:
                 parts.append(tail)
         for raw in parts:
             if not raw and not parts:
                 continue
-            line = raw.rsplit("\r", 1)[-1]  # a carriage return redraws the line: keep the last state
+            line = raw.rsplit("\r", 1)[-1][:MAX_LINE_CHARS]  # \r redraws the line: keep the last state
             clean = sanitize(line)
             plain = strip_ansi(clean)
             if not plain.strip() and not line:

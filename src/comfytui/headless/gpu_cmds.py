@@ -15,10 +15,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from comfytui.core.comfy.server_info import FreeResult, ServerInfo, SystemStats
+from comfytui.core.comfy.client import ComfyClient
+from comfytui.core.comfy.types import FreeResult, SystemStats
 from comfytui.core.config import Config
 from comfytui.core.errors import EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, ComfyTuiError
-from comfytui.core.gpu.sampler import GpuSampler, GpuSnapshot, podman_container_names
+from comfytui.core.gpu.containers import PodmanNames
+from comfytui.core.gpu.feed import GpuFeed
+from comfytui.core.gpu.sampler import GpuSampler, GpuSnapshot
+from comfytui.core.lifecycle.podman_backend import socket_candidates
 from comfytui.core.models.catalog import format_bytes
 from comfytui.headless.options import add_server_options
 
@@ -102,20 +106,15 @@ def format_server(url: str, stats: SystemStats | None, error: str | None) -> lis
     return lines
 
 
-async def _sample(sampler: GpuSampler, info: ServerInfo) -> tuple[GpuSnapshot, SystemStats | None, str | None]:
+async def _sample(feed: GpuFeed, info: ComfyClient) -> tuple[GpuSnapshot, SystemStats | None, str | None]:
     async def server() -> tuple[SystemStats | None, str | None]:
         try:
             return await info.system_stats(), None
         except ComfyTuiError as exc:
             return None, exc.message
 
-    snapshot, (stats, error) = await asyncio.gather(sampler.sample(), server())
-    ids = {p.container_id for g in snapshot.gpus for p in g.processes if p.container_id and not p.container_name}
-    if ids:
-        names = await podman_container_names()
-        if names:
-            sampler.set_container_names({**sampler.container_names, **names})
-            snapshot = await sampler.sample()
+    # one NVML sample per interval: the feed names containers into that same snapshot
+    snapshot, (stats, error) = await asyncio.gather(feed.sample(), server())
     return snapshot, stats, error
 
 
@@ -128,16 +127,16 @@ def _gpu_json(url: str, snapshot: GpuSnapshot, stats: SystemStats | None, error:
 
 
 async def gpu_handler(args: argparse.Namespace, config: Config) -> int:
-    sampler = GpuSampler(config.gpu)
+    feed = GpuFeed(GpuSampler(config.gpu), container_names=PodmanNames(socket_candidates(config.container.socket)))
     interval = args.interval if args.interval is not None else config.gpu.interval_s
     url = config.server.url
     code = EXIT_OK
     count = 0
     try:
-        async with ServerInfo(config.server) as info:
+        async with ComfyClient(config.server) as info:
             while True:
                 started = time.monotonic()
-                snapshot, stats, error = await _sample(sampler, info)
+                snapshot, stats, error = await _sample(feed, info)
                 code = EXIT_OK if snapshot.available or stats is not None else EXIT_UNREACHABLE
                 if args.json:
                     print(json.dumps(_gpu_json(url, snapshot, stats, error), indent=None if args.watch else 2),
@@ -158,7 +157,7 @@ async def gpu_handler(args: argparse.Namespace, config: Config) -> int:
         if not args.watch:
             raise
     finally:
-        await sampler.close()
+        await feed.stop()
     return code
 
 
@@ -190,8 +189,8 @@ async def free_handler(args: argparse.Namespace, config: Config) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("Nothing done.", file=sys.stderr)
             return EXIT_JOB_FAILED
-    async with ServerInfo(config.server) as info:
-        result = await info.free_memory(unload_models=unload, free_memory=free)
+    async with ComfyClient(config.server) as info:
+        result = await info.free(unload_models=unload, free_memory=free)
     if args.json:
         print(json.dumps({"url": config.server.url, **result.to_dict()}, indent=2))
     else:

@@ -62,12 +62,6 @@ def _err(text: str, stream: TextIO | None = None) -> None:
     print(text, file=stream or sys.stderr, flush=True)
 
 
-def _server_headers(config: Config) -> dict[str, str]:
-    from comfytui.core.comfy.client import gateway_headers
-
-    return gateway_headers(config.server)
-
-
 def _format_uptime(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -234,7 +228,7 @@ async def _up(args: argparse.Namespace, config: Config, backend: PodmanBackend |
         async with contextlib.aclosing(
             startup(
                 backend,
-                headers=_server_headers(config),
+                server=config.server,
                 timeout_s=args.startup_timeout or settings.startup_timeout_s,
                 retries=settings.startup_retries,
             )
@@ -281,7 +275,7 @@ async def restart_handler(args: argparse.Namespace, config: Config) -> int:
             return EXIT_OK
         try:
             async with contextlib.aclosing(
-                startup(backend, headers=_server_headers(config), timeout_s=settings.startup_timeout_s)
+                startup(backend, server=config.server, timeout_s=settings.startup_timeout_s)
             ) as phases:
                 async for event in phases:
                     if event.phase is not Phase.FAILED:
@@ -294,28 +288,118 @@ async def restart_handler(args: argparse.Namespace, config: Config) -> int:
         await backend.close()
 
 
+async def server_health(config: Config) -> dict[str, Any]:
+    """What the server itself says: version, queue, devices and the round trip of ``/system_stats``.
+
+    ``{"reachable": False, "error": ...}`` when it does not answer (works for every backend)."""
+    from comfytui.core.comfy.client import ComfyClient
+    from comfytui.core.errors import ComfyTuiError
+
+    async with ComfyClient(config.server) as client:
+        try:
+            started = time.monotonic()
+            stats = await client.system_stats()
+            latency_s = time.monotonic() - started
+            queue = await client.queue()
+        except ComfyTuiError as exc:
+            return {"url": client.display_url, "reachable": False, "error": str(exc)}
+    return {
+        "url": client.display_url,
+        "reachable": True,
+        "comfyui_version": stats.comfyui_version,
+        "latency_ms": round(latency_s * 1000, 1),
+        "queue": {"running": len(queue.running), "pending": len(queue.pending)},
+        "devices": [
+            {"name": d.name, "type": d.type, "vram_total": d.vram_total, "vram_free": d.vram_free}
+            for d in stats.devices
+        ],
+    }
+
+
+def _print_health(health: dict[str, Any]) -> None:
+    if not health["reachable"]:
+        print(f"server {health['url']}: unreachable ({health['error']})")
+        return
+    queue = health["queue"]
+    print(f"server {health['url']}: ComfyUI {health['comfyui_version']}, answered in {health['latency_ms']:g} ms")
+    print(f"  queue:     {queue['running']} running, {queue['pending']} pending")
+    for device in health["devices"]:
+        vram = ""
+        if device["vram_total"]:
+            vram = f" ({(device['vram_free'] or 0) / 2**30:.1f} of {device['vram_total'] / 2**30:.1f} GiB free)"
+        print(f"  device:    {device['name']}{vram}")
+
+
 async def status_handler(args: argparse.Namespace, config: Config) -> int:
-    backend = make_backend(config)
-    try:
-        status = await backend.status()
-    finally:
-        await backend.close()
+    status: ServiceStatus | None = None
+    if config.backend != "none":  # a managed container or process: its state too
+        backend = make_backend(config)
+        try:
+            status = await backend.status()
+        finally:
+            await backend.close()
+    health = await server_health(config)
     if args.json:
-        print(json.dumps(status.to_json()), flush=True)
+        out = status.to_json() if status is not None else {"backend": "none"}
+        out["server"] = health
+        print(json.dumps(out), flush=True)
     else:
-        _print_status(status)
+        if status is not None:
+            _print_status(status)
+        _print_health(health)
+    if status is None and not health["reachable"]:
+        return EXIT_UNREACHABLE
     return EXIT_OK
+
+
+async def _server_log_lines(config: Config, follow: bool, since: datetime | None, tail: int | None) -> Any:
+    """ComfyUI's own log (``/internal/logs/raw``) when comfytui manages no container or process;
+    ``follow`` polls it once a second and prints what is new."""
+    import asyncio
+
+    from comfytui.core.comfy.client import ComfyClient
+    from comfytui.core.lifecycle.types import LogLine
+
+    def when(entry: Any) -> datetime | None:
+        with contextlib.suppress(ValueError):
+            value = datetime.fromisoformat(entry.time)
+            return value if value.tzinfo else value.astimezone()
+        return None
+
+    async with ComfyClient(config.server) as client:
+        printed: set[Any] = set()
+        first = True
+        while True:
+            entries = [e for e in (await client.logs_raw()).entries if e not in printed]
+            printed.update(entries)
+            lines = [
+                LogLine(when(e), "stderr", text)
+                for e in entries
+                if since is None or (when(e) or since) >= since
+                for text in e.message.rstrip("\n").split("\n")
+            ]
+            if first and tail is not None:
+                lines = lines[-tail:] if tail else []
+            first = False
+            for line in lines:
+                yield line
+            if not follow:
+                return
+            await asyncio.sleep(1.0)
 
 
 async def logs_handler(args: argparse.Namespace, config: Config) -> int:
     if args.tail is not None and args.tail < 0:
         raise InputError("--tail must not be negative")
     since = parse_since(args.since) if args.since else None
-    backend = make_backend(config)
+    backend = make_backend(config) if config.backend != "none" else None
     try:
-        async with contextlib.aclosing(
+        source = (
             backend.logs(follow=args.follow, since=since, tail=args.tail)
-        ) as stream:
+            if backend is not None
+            else _server_log_lines(config, args.follow, since, args.tail)
+        )
+        async with contextlib.aclosing(source) as stream:
             async for line in stream:
                 if args.timestamps and line.time is not None:
                     sys.stdout.write(f"{line.time.isoformat()} {line.text}\n")
@@ -325,7 +409,8 @@ async def logs_handler(args: argparse.Namespace, config: Config) -> int:
     except BrokenPipeError:  # `comfytui logs | head`: stop quietly, and keep Python's exit flush quiet too
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
-        await backend.close()
+        if backend is not None:
+            await backend.close()
     return EXIT_OK
 
 
@@ -366,6 +451,8 @@ async def preflight_handler(args: argparse.Namespace, config: Config) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from comfytui.headless.options import add_server_options
+
     up = sub.add_parser(
         "up", help="preflight, pull if needed, (re)create and start ComfyUI, wait until ready"
     )
@@ -389,15 +476,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     restart.add_argument("--no-wait", action="store_true", help="do not wait for HTTP and websocket")
     restart.set_defaults(handler=restart_handler)
 
-    status = sub.add_parser("status", help="state of the managed ComfyUI (container or process)")
+    status = sub.add_parser(
+        "status", help="the server's health (version, queue, devices, latency) and the managed container or process"
+    )
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    add_server_options(status)
     status.set_defaults(handler=status_handler)
 
-    logs = sub.add_parser("logs", help="ComfyUI's log (container or process)")
+    logs = sub.add_parser("logs", help="ComfyUI's log (container or process; else the server's own log)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("--since", metavar="T", help="only lines since T (30s, 10m, 2h, a Unix or ISO time)")
     logs.add_argument("--tail", "-n", type=int, metavar="N", help="only the last N lines")
     logs.add_argument("--timestamps", action="store_true", help="prefix lines with their time when known")
+    add_server_options(logs)
     logs.set_defaults(handler=logs_handler)
 
     pull = sub.add_parser("pull", help="pull the container image (progress on stderr)")

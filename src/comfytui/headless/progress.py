@@ -9,6 +9,7 @@ from typing import TextIO
 
 from comfytui.core.comfy.jobs import Job, JobState
 from comfytui.core.comfy.session import ComfySession, SessionUpdate
+from comfytui.core.logs import strip_controls
 
 
 def format_job(job: Job) -> str:
@@ -49,7 +50,7 @@ class ProgressPrinter:
             self.session.add_listener(self._on_update)
 
     def _on_update(self, update: SessionUpdate) -> None:
-        from comfytui.core import events as ev
+        from comfytui.core.comfy import events as ev
 
         if isinstance(update.event, ev.Disconnected):
             self._write(f"server down: {update.event.reason}; retrying in {update.event.retry_in_s or 0:.1f}s", force=True)
@@ -74,6 +75,7 @@ class ProgressPrinter:
         if not force and (line == self._last_line or now - self._last_time < self.interval_s):
             return
         self._last_line, self._last_time = line, now
+        line = strip_controls(line)  # node titles, reasons: text from the server or a workflow file
         if self.tty:
             self.stream.write("\r\x1b[2K" + line + ("\n" if force else ""))
         else:

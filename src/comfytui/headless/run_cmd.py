@@ -2,7 +2,8 @@
 
 Progress goes to stderr, results to stdout (``--json``: one JSON object). Exit codes: 0 all jobs
 succeeded (or were queued, without ``--wait``), 1 a job failed, was interrupted or lost, 2 bad
-input, 3 server unreachable.
+input, 3 server unreachable, 130 Ctrl+C (with ``--wait`` the jobs this run queued are cancelled
+first: pending ones leave the queue, the running one is interrupted; without it they stay queued).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -21,11 +21,13 @@ from comfytui.core import paths
 from comfytui.core.comfy.jobs import Job, JobState
 from comfytui.core.comfy.session import ComfySession
 from comfytui.core.config import Config
-from comfytui.core.errors import EXIT_JOB_FAILED, EXIT_OK, InputError, ServerUnreachable
-from comfytui.core.workflows.batch import batch_name, build_batch, job_label
+from comfytui.core.errors import EXIT_JOB_FAILED, EXIT_OK, ComfyTuiError, InputError, ServerUnreachable
+from comfytui.core.workflows.params import SEED_MODES
+from comfytui.core.workflows.submit import submit_batch
 from comfytui.headless.progress import ProgressPrinter
 
-SEED_MODES = ("fixed", "increment", "decrement", "randomize")
+EXIT_INTERRUPTED = 130
+CANCEL_LIMIT_S = 10.0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -58,8 +60,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=handle_run)
 
 
-async def prepare_prompts(args: argparse.Namespace, session: ComfySession) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Load, convert, override and preflight the workflow; one prompt per --count."""
+async def prepare_prompt(args: argparse.Namespace, session: ComfySession) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """Load, convert, override and preflight the workflow: (prompt, object_info, editor workflow)."""
     from comfytui.core.workflows.preflight import preflight_prompt
     from comfytui.core.workflows.prompts import resolve_prompt
 
@@ -69,8 +71,7 @@ async def prepare_prompts(args: argparse.Namespace, session: ComfySession) -> tu
     for warning in resolved.warnings:
         print(f"comfytui: note: {warning}", file=sys.stderr)
     preflight_prompt(resolved.prompt, resolved.object_info, source=args.workflow)
-    prompts = build_batch(resolved.prompt, args.count, args.seed_mode, resolved.object_info, random.Random())
-    return prompts, resolved.workflow
+    return resolved.prompt, resolved.object_info, resolved.workflow
 
 
 def _job_json(job: Job, files: list[Path]) -> dict[str, Any]:
@@ -102,24 +103,29 @@ async def handle_run(args: argparse.Namespace, config: Config) -> int:
     try:
         # Fail fast, before reading anything else: exit 3 names the URL.
         await session.client.system_stats()
-        prompts, workflow = await prepare_prompts(args, session)
+        prompt, object_info, workflow = await prepare_prompt(args, session)
+        from comfytui.headless.queue_cmds import run_through_queue  # the local queue, when a dispatcher runs
+
+        routed = await run_through_queue(args, config, session, prompt, object_info, workflow)
+        if routed is not None:
+            return routed
         printer = ProgressPrinter(session, quiet=False)
         runner = asyncio.create_task(session.run(), name="comfytui-run-session")
+        queued: list[str] = []
+
+        def note_queued(job: Job, label: str) -> None:
+            queued.append(job.prompt_id)
+            print(f"comfytui: queued {job.prompt_id} ({label})", file=sys.stderr)
+
         try:
             if args.wait:
                 await _wait_connected(session, runner)
-            label = args.label or Path(args.workflow).name
-            batch = batch_name(label, len(prompts), args.batch)
-            queued: list[tuple[int, Job]] = []
-            # At the front, queue the batch backwards so that job #1 still runs first.
-            order = list(enumerate(prompts))
-            for index, prompt in reversed(order) if args.front else order:
-                this_label = job_label(label, index, len(prompts))
-                job = await session.submit(prompt, label=this_label, batch=batch, workflow=workflow, front=args.front)
-                queued.append((index, job))
-                print(f"comfytui: queued {job.prompt_id} ({this_label})", file=sys.stderr)
-            jobs = [job for _, job in sorted(queued, key=lambda pair: pair[0])]
-            ids = [j.prompt_id for j in jobs]
+            submitted = await submit_batch(
+                session, prompt, count=args.count, seed_mode=args.seed_mode, object_info=object_info,
+                front=args.front, label=args.label or Path(args.workflow).name, batch=args.batch,
+                workflow=workflow, on_queued=note_queued,
+            )
+            ids = submitted.prompt_ids
             if not args.wait:
                 if args.json:
                     print(json.dumps({"status": "queued", "prompt_ids": ids}))
@@ -129,6 +135,18 @@ async def handle_run(args: argparse.Namespace, config: Config) -> int:
             printer.watch(ids)
             finished = await _wait(session, runner, ids)
             printer.close()
+        except asyncio.CancelledError:
+            # Ctrl+C: asyncio.run cancels this task; answering here (not re-raising) makes it the exit code.
+            printer.close()
+            if not args.wait:
+                if queued:
+                    print(f"comfytui: interrupted; {len(queued)} job(s) stay queued on {session.client.display_url}: "
+                          f"{' '.join(queued)} (follow them in the dashboard: comfytui)", file=sys.stderr)
+                else:
+                    print("comfytui: interrupted", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            print(await _cancel_queued(session, queued), file=sys.stderr)
+            return EXIT_INTERRUPTED
         finally:
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -154,6 +172,26 @@ async def handle_run(args: argparse.Namespace, config: Config) -> int:
         return EXIT_OK if ok else EXIT_JOB_FAILED
     finally:
         await session.aclose()
+
+
+async def _cancel_queued(session: ComfySession, prompt_ids: list[str]) -> str:
+    """Take this run's jobs off the server: delete the pending ones, interrupt the running one."""
+    if not prompt_ids:
+        return "comfytui: interrupted before any job was queued"
+    mine = set(prompt_ids)
+    try:
+        async with asyncio.timeout(CANCEL_LIMIT_S):
+            # Pending first, so none of them starts when the running one is interrupted.
+            await session.client.delete_pending(prompt_ids)
+            queue = await session.client.queue()
+            running = [q.prompt_id for q in queue.running if q.prompt_id in mine]
+            for prompt_id in running:
+                await session.client.interrupt(prompt_id)
+    except (ComfyTuiError, TimeoutError) as exc:
+        return (f"comfytui: interrupted, but could not cancel the {len(prompt_ids)} queued job(s) "
+                f"({exc or 'timed out'}): {' '.join(prompt_ids)}")
+    done = f"interrupted {' '.join(running)}, " if running else ""
+    return f"comfytui: interrupted; cancelled this run's jobs ({done}removed the pending ones): {' '.join(prompt_ids)}"
 
 
 async def _wait_connected(session: ComfySession, runner: asyncio.Task[None], limit_s: float = 15.0) -> None:

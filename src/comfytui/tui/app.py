@@ -1,16 +1,18 @@
-"""ComfyTuiApp: the dashboard. It owns the long-lived workers (the ComfyUI session, the device
-poll) so they survive screen changes, renders the session's state, and turns keys into intents.
+"""ComfyTuiApp: the dashboard. It builds the app's ``Services`` once (session, lifecycle manager,
+GPU feed, ``/system_stats`` poller), owns the long-lived workers so they survive screen changes,
+renders the session's state, and turns keys into intents.
 
-The session calls our listener on the event loop for every change; the listener only records
-what changed and posts one coalesced ``SessionChanged`` message, so a flood of progress events
-costs one render per message-loop turn.
+The session and the lifecycle manager call our listeners on the event loop; the listeners only
+post typed messages. Messages of one kind that pile up behind each other are merged by Textual
+(``Message.can_replace``), so a flood of progress events costs one render of the Queue pane, not one
+per event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -24,12 +26,20 @@ from textual.widgets import Footer
 from comfytui.core.comfy import events as ev
 from comfytui.core.comfy.jobs import JobState
 from comfytui.core.comfy.session import ComfySession, SessionUpdate
+from comfytui.core.comfy.stats import StatsSample, SystemStatsPoller
 from comfytui.core.config import Config
 from comfytui.core.errors import ComfyTuiError
-from comfytui.core.workflows.library import WorkflowEntry, list_workflows
+from comfytui.core.gpu.containers import PodmanNames
+from comfytui.core.gpu.feed import GpuFeed
+from comfytui.core.gpu.sampler import GpuSampler
+from comfytui.core.lifecycle.events import BusyChanged, ErrorReported, LifecycleEvent, StatusChanged
+from comfytui.core.lifecycle.podman_backend import socket_candidates
+from comfytui.core.lifecycle.types import LogLine, PhaseChanged
+from comfytui.core.workflows.library import WorkflowEntry
 from comfytui.tui.screens.confirm import ConfirmScreen
 from comfytui.tui.screens.help import HelpScreen
 from comfytui.tui.screens.job import JobScreen
+from comfytui.tui.services import Services, changes_server
 from comfytui.tui.theme import register_themes
 from comfytui.tui.widgets.devices_pane import DevicesPane
 from comfytui.tui.widgets.history_pane import HistoryTable
@@ -42,14 +52,77 @@ from comfytui.tui.widgets.workflows_pane import WorkflowList
 DEVICE_POLL_S = 3.0
 
 
-class SessionChanged(Message):
-    """Something in the session changed; the handler renders everything that is dirty."""
+# -- what the listeners post (each merges with a queued one of its kind)
+
+
+class JobsChanged(Message):
+    """Jobs changed; ``history`` when one of them finished (the History pane needs a render too)."""
+
+    def __init__(self, history: bool) -> None:
+        super().__init__()
+        self.history = history
+
+    def can_replace(self, message: Message) -> bool:
+        if isinstance(message, JobsChanged):
+            message.history |= self.history  # the newer message carries this one's news on
+            return True
+        return False
+
+
+class ConnectionChanged(Message):
+    """The connection state or the queue size changed."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ConnectionChanged)
+
+
+class PreviewArrived(Message):
+    """A live preview frame arrived (the session keeps only the latest one)."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, PreviewArrived)
+
+
+class LogsArrived(Message):
+    """ComfyUI log lines, ``(time, text)`` each."""
+
+    def __init__(self, lines: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.lines = lines
+
+    def can_replace(self, message: Message) -> bool:
+        if isinstance(message, LogsArrived):
+            message.lines[:0] = self.lines  # keep the order: these came first
+            return True
+        return False
+
+
+class StatsArrived(Message):
+    """A ``/system_stats`` poll answered (or failed)."""
+
+    def __init__(self, sample: StatsSample) -> None:
+        super().__init__()
+        self.sample = sample
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StatsArrived)
+
+
+class ServiceChanged(Message):
+    """The lifecycle manager reported something (status, phase, busy, error, a log line)."""
+
+    def __init__(self, event: LifecycleEvent) -> None:
+        super().__init__()
+        self.event = event
 
 
 class ComfyTuiApp(App[int]):
     CSS_PATH = "comfytui.tcss"
     TITLE = "comfytui"
     ENABLE_COMMAND_PALETTE = True
+    # Screen classes by terminal size (comfytui.tcss): an 80x24 SSH session gets the narrow layout.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-very-narrow"), (90, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (30, "-tall")]
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="app.help", tooltip="List every key"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -71,20 +144,48 @@ class ComfyTuiApp(App[int]):
         Binding("f5,ctrl+r", "refresh_all", "Refresh", show=False, id="app.refresh", tooltip="Re-read the server now (reconnect at once when it is down)"),
     ]
 
-    def __init__(self, config: Config, *, readonly: bool = False, session: ComfySession | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        readonly: bool = False,
+        session: ComfySession | None = None,
+        gpu_sampler: GpuSampler | None = None,
+    ) -> None:
+        """``gpu_sampler``: the NVML sampler to use (tests pass one on ``FakeNvml``); by default
+        one on the real pynvml, configured by ``config.gpu``."""
         super().__init__()
-        self.config = config
-        self.readonly = readonly
-        self.session = session or ComfySession(config, role="dashboard", follow_logs=True)
-        self._dirty_jobs: set[str] = set()
-        self._dirty_connection = True
-        self._pending_logs: list[tuple[str, str]] = []
-        self._preview_dirty = False
-        self._posted = False
+        session = session or ComfySession(config, role="dashboard", follow_logs=True)
+        self.services = Services(
+            config=config,
+            session=session,
+            gpu_feed=GpuFeed(
+                gpu_sampler or GpuSampler(config.gpu),
+                container_names=PodmanNames(socket_candidates(config.container.socket)),
+            ),
+            lifecycle=self._make_lifecycle(config),
+            stats_poller=SystemStatsPoller(session.client, interval_s=DEVICE_POLL_S),
+            readonly=readonly,
+        )
         self.frames_seen = 0
-        self.lifecycle = self._make_lifecycle(config)
         self._exit_renders = False
         self._service_line: str | None = None
+
+    @property
+    def config(self) -> Config:
+        return self.services.config
+
+    @property
+    def session(self) -> ComfySession:
+        return self.services.session
+
+    @property
+    def lifecycle(self) -> Any:
+        return self.services.lifecycle
+
+    @property
+    def readonly(self) -> bool:
+        return self.services.readonly
 
     @staticmethod
     def _make_lifecycle(config: Config) -> Any:
@@ -100,42 +201,37 @@ class ComfyTuiApp(App[int]):
     # -- layout
 
     def compose(self) -> ComposeResult:
+        services = self.services
         yield StatusLine(id="status-line")
         with Horizontal(id="top-row"):
-            yield WorkflowList(id="workflows")
+            yield WorkflowList(services.config, services.session.client, id="workflows")
             yield QueuePane(id="queue")
             yield PreviewPane(self.config.ui.image_protocol, self.config.ui.preview_max_fps, id="preview")
         with Horizontal(id="middle-row"):
             yield HistoryTable(id="history")
             with Vertical(id="side"):
-                yield DevicesPane(id="devices")
+                yield DevicesPane(services.gpu_feed, services.managed_container, id="devices")
         yield LogPane(self.config.ui.log_lines, id="logs")
         yield Footer()
 
-    def on_resize(self, event: Any) -> None:
-        self._fit_layout(event.size.width, event.size.height)
-
-    def _fit_layout(self, width: int, height: int) -> None:
-        screen = self.dashboard
-        screen.set_class(width < 110, "-narrow")
-        screen.set_class(width < 90, "-very-narrow")
-        screen.set_class(height < 30, "-short")
-
     def on_mount(self) -> None:
-        self._fit_layout(self.size.width, self.size.height)
         register_themes(self)
         if self.config.ui.theme in self.available_themes:
             self.theme = self.config.ui.theme
-        self.dashboard.query_one(WorkflowList).show(list_workflows(self.config))
+        self.dashboard.query_one(WorkflowList).reload()
         self.session.add_listener(self._on_session_update)
-        self._render_all()
+        self._render_connection()
+        self._render_jobs(history=True)
         self.run_session()
+        self.services.gpu_feed.start()  # one NVML loop for the app: the Devices pane and GPU screen subscribe
+        stats_poller = self.services.stats_poller
+        stats_poller.subscribe(lambda sample: self.post_message(StatsArrived(sample)))
+        stats_poller.start()
         if self.lifecycle is not None:
-            self.lifecycle.add_listener(self._on_lifecycle_update)
+            self.lifecycle.add_listener(lambda update: self.post_message(ServiceChanged(update)))
             self.dashboard.query_one(LogPane).equivalent_command = self.lifecycle.equivalent_logs_command()
             self.watch_service()
             self.follow_service_logs()
-        self.set_interval(DEVICE_POLL_S, self.poll_devices)
         self.set_interval(1.0, self._tick)
         self.dashboard.query_one(WorkflowList).focus()
 
@@ -162,29 +258,67 @@ class ComfyTuiApp(App[int]):
     async def follow_service_logs(self) -> None:
         await self.lifecycle.follow_logs()
 
-    def _on_lifecycle_update(self, update: Any) -> None:
+    # -- core -> messages (listeners run on the event loop and only post)
+
+    def _on_session_update(self, update: SessionUpdate) -> None:
+        event = update.event
+        if isinstance(event, ev.Connected | ev.Disconnected | ev.Status):
+            self.post_message(ConnectionChanged())
+            if isinstance(event, ev.Connected):
+                self.services.stats_poller.poke()  # fresh numbers for the Devices pane at once
+        elif isinstance(event, ev.PreviewImage):
+            self.frames_seen += 1
+            self.post_message(PreviewArrived())
+        elif isinstance(event, ev.LogEntries):
+            self.post_message(LogsArrived([(e.time, e.message) for e in event.entries]))
+        if update.changed:
+            book = self.session.book
+            finished = any((job := book.get(pid)) is None or job.state.finished for pid in update.changed)
+            self.post_message(JobsChanged(history=finished))
+
+    # -- messages -> widgets
+
+    def _render(self, render: Any, *args: Any) -> None:
         if not self._can_render():
             return
         try:
-            self._show_lifecycle_update(update)
+            render(*args)
         except NoMatches:
-            pass  # shutting down
+            pass  # the app is shutting down and its widgets are gone
 
-    def _show_lifecycle_update(self, update: Any) -> None:
-        if update.kind == "log":
-            line = update.payload
-            self.dashboard.query_one(LogPane).add(self.lifecycle.kind, [(str(line.time or ""), line.text + "\n")])
-            return
-        if update.kind == "status" and self.lifecycle.kind == "process" and getattr(update.payload, "pid", None):
-            # NVML lists host PIDs: tell the sampler which one is the ComfyUI we run.
-            from comfytui.tui.widgets.gpu_panel import gpu_feed
+    def on_jobs_changed(self, message: JobsChanged) -> None:
+        self._render(self._render_jobs, message.history)
 
-            gpu_feed(self).sampler.set_comfyui_pids([update.payload.pid])
-        if update.kind in ("status", "phase", "busy", "error"):
+    def on_connection_changed(self, _message: ConnectionChanged) -> None:
+        self._render(self._render_connection)
+
+    def on_preview_arrived(self, _message: PreviewArrived) -> None:
+        self._render(self._render_preview)
+
+    def on_logs_arrived(self, message: LogsArrived) -> None:
+        self._render(lambda: self.dashboard.query_one(LogPane).add("comfyui", message.lines))
+
+    def on_stats_arrived(self, message: StatsArrived) -> None:
+        stats = message.sample.stats
+        if stats is not None:
+            self._render(lambda: self.dashboard.query_one(DevicesPane).show(stats.raw))
+
+    def on_service_changed(self, message: ServiceChanged) -> None:
+        self._render(self._show_lifecycle_update, message.event)
+
+    def _show_lifecycle_update(self, event: LifecycleEvent) -> None:
+        match event:
+            case LogLine():
+                self.dashboard.query_one(LogPane).add(self.lifecycle.kind, [(str(event.time or ""), event.text + "\n")])
+                return
+            case StatusChanged(status=status) if self.lifecycle.kind == "process" and status.pid:
+                # NVML lists host PIDs: tell the sampler which one is the ComfyUI we run.
+                self.services.gpu_feed.set_comfyui_pids([status.pid])
+            case ErrorReported(text=text) if text:
+                self.notify(text, title="server", severity="error", timeout=10)
+        if isinstance(event, StatusChanged | PhaseChanged | BusyChanged | ErrorReported):
             self._service_line = self._describe_service()
             self._render_connection()
-        if update.kind == "error" and update.payload:
-            self.notify(str(update.payload), title="server", severity="error", timeout=10)
 
     def _describe_service(self) -> str | None:
         manager = self.lifecycle
@@ -199,60 +333,6 @@ class ComfyTuiApp(App[int]):
             parts.append(str(manager.status.state))
         return " ".join(parts)
 
-    @work(exclusive=True, group="devices", exit_on_error=False, description="polling /system_stats")
-    async def poll_devices(self) -> None:
-        if self.session.connection.state != "connected":
-            return
-        try:
-            self.session.system_stats = await self.session.client.system_stats()
-        except ComfyTuiError:
-            return
-        if self._can_render():
-            self.dashboard.query_one(DevicesPane).show(self.session.system_stats)
-
-    # -- session -> UI
-
-    def _on_session_update(self, update: SessionUpdate) -> None:
-        event = update.event
-        self._dirty_jobs |= update.changed
-        if isinstance(event, ev.Connected | ev.Disconnected | ev.Status):
-            self._dirty_connection = True
-        elif isinstance(event, ev.PreviewImage):
-            self._preview_dirty = True
-            self.frames_seen += 1
-        elif isinstance(event, ev.LogEntries):
-            self._pending_logs.extend((e.time, e.message) for e in event.entries)
-        if not self._posted:
-            self._posted = True
-            self.post_message(SessionChanged())
-
-    def on_session_changed(self, _message: SessionChanged) -> None:
-        self._posted = False
-        if not self._can_render():
-            return
-        try:
-            self._render_dirty()
-        except NoMatches:
-            pass  # the app is shutting down and its widgets are gone
-
-    def _render_dirty(self) -> None:
-        if self._dirty_connection:
-            self._dirty_connection = False
-            self._render_connection()
-        if self._dirty_jobs:
-            self._dirty_jobs.clear()
-            self._render_jobs()
-        if self._preview_dirty:
-            self._preview_dirty = False
-            self._render_preview()
-        if self._pending_logs:
-            logs, self._pending_logs = self._pending_logs, []
-            self.dashboard.query_one(LogPane).add("comfyui", logs)
-
-    def _render_all(self) -> None:
-        self._render_connection()
-        self._render_jobs()
-
     def _render_connection(self) -> None:
         self.dashboard.query_one(StatusLine).show(
             self.session.connection,
@@ -261,12 +341,11 @@ class ComfyTuiApp(App[int]):
             self.readonly,
             service=self._service_line,
         )
-        if self.session.connection.state == "connected" and self.session.system_stats:
-            self.dashboard.query_one(DevicesPane).show(self.session.system_stats)
 
-    def _render_jobs(self) -> None:
+    def _render_jobs(self, history: bool) -> None:
         self.dashboard.query_one(QueuePane).show(self.session.book)
-        self.dashboard.query_one(HistoryTable).show(self.session.book, self.config.ui.history_items)
+        if history:
+            self.dashboard.query_one(HistoryTable).show(self.session.book, self.config.ui.history_items)
 
     def _render_preview(self) -> None:
         frame = self.session.latest_preview
@@ -285,11 +364,6 @@ class ComfyTuiApp(App[int]):
 
     # -- intents
 
-    def _refuse_readonly(self) -> bool:
-        if self.readonly:
-            self.notify("read-only mode: this would change the server", severity="warning")
-        return self.readonly
-
     def action_queue_selected(self, front: bool = False) -> None:
         entry = self.dashboard.query_one(WorkflowList).selected()
         if entry is None:
@@ -301,22 +375,25 @@ class ComfyTuiApp(App[int]):
         self.queue_workflow(message.entry, message.front)
 
     @work(group="submit", exit_on_error=False, description="queueing a workflow")
+    @changes_server
     async def queue_workflow(self, entry: WorkflowEntry, front: bool = False) -> None:
-        if self._refuse_readonly():
-            return
         from comfytui.core.workflows.preflight import preflight_prompt
         from comfytui.core.workflows.prompts import resolve_prompt
+        from comfytui.core.workflows.submit import submit_batch
 
         try:
             resolved = await resolve_prompt(Path(entry.path), self.session.client)
             preflight_prompt(resolved.prompt, resolved.object_info, source=entry.name)
-            job = await self.session.submit(resolved.prompt, label=entry.name, workflow=resolved.workflow, front=front)
+            submitted = await submit_batch(
+                self.session, resolved.prompt, object_info=resolved.object_info,
+                label=entry.name, workflow=resolved.workflow, front=front,
+            )
         except ComfyTuiError as exc:
             self.notify(str(exc), title=f"cannot queue {entry.name}", severity="error", timeout=12)
             return
         for warning in resolved.warnings:
             self.notify(warning, severity="warning")
-        self.notify(f"queued {entry.name} ({job.prompt_id[:8]})" + (" at the front" if front else ""))
+        self.notify(f"queued {entry.name} ({submitted.prompt_ids[0][:8]})" + (" at the front" if front else ""))
 
     def action_cancel_job(self) -> None:
         pid = self.dashboard.query_one(QueuePane).selected_job_id()
@@ -330,9 +407,8 @@ class ComfyTuiApp(App[int]):
         self.cancel_job(pid)
 
     @work(group="cancel", exit_on_error=False, description="cancelling a job")
+    @changes_server
     async def cancel_job(self, prompt_id: str) -> None:
-        if self._refuse_readonly():
-            return
         try:
             what = await self.session.cancel(prompt_id)
         except ComfyTuiError as exc:
@@ -341,9 +417,8 @@ class ComfyTuiApp(App[int]):
         self.notify(f"{what} {prompt_id[:8]}")
 
     @work(group="interrupt", exit_on_error=False, description="interrupting the running job")
+    @changes_server
     async def action_interrupt(self) -> None:
-        if self._refuse_readonly():
-            return
         running = self.session.book.running_id
         if running is None:
             self.notify("nothing is running", severity="warning")
@@ -360,9 +435,8 @@ class ComfyTuiApp(App[int]):
         self.notify(f"interrupt sent to {label}")
 
     @work(group="clear", exit_on_error=False, description="clearing pending jobs")
+    @changes_server
     async def action_clear_pending(self) -> None:
-        if self._refuse_readonly():
-            return
         pending = [j for j in self.session.book.active() if j.state == JobState.PENDING]
         if not pending:
             self.notify("no pending jobs", severity="warning")
@@ -408,7 +482,7 @@ class ComfyTuiApp(App[int]):
         except ModuleNotFoundError:
             self.notify(f"the {name} screen is not available in this build", severity="warning")
             return
-        self.push_screen(getattr(module, class_name)(self))
+        self.push_screen(getattr(module, class_name)(self.services))
 
     def action_edit_workflow(self) -> None:
         entry = self.dashboard.query_one(WorkflowList).selected()
@@ -420,7 +494,7 @@ class ComfyTuiApp(App[int]):
         except ModuleNotFoundError:
             self.notify("the parameter form is not available in this build", severity="warning")
             return
-        self.push_screen(WorkflowFormScreen(self, entry))
+        self.push_screen(WorkflowFormScreen(self.services, entry))
 
     def action_focus_pane(self, pane_id: str) -> None:
         widget = self.dashboard.query_one(f"#{pane_id}")
@@ -429,13 +503,13 @@ class ComfyTuiApp(App[int]):
 
     @work(exclusive=True, group="refresh", exit_on_error=False, description="refreshing")
     async def action_refresh_all(self) -> None:
-        self.dashboard.query_one(WorkflowList).show(list_workflows(self.config))
+        self.dashboard.query_one(WorkflowList).reload()
         if self.session.connection.state != "connected":
             self.session.reconnect_now()
             self.notify("reconnecting now")
             return
         await self.session.resync()
-        self.poll_devices()
+        self.services.stats_poller.poke()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_groups()))
@@ -498,6 +572,8 @@ class ComfyTuiApp(App[int]):
         self.exit(0)
 
     async def on_unmount(self) -> None:
+        await self.services.stats_poller.stop()
         await self.session.aclose()
         if self.lifecycle is not None:
             await self.lifecycle.aclose()
+        await self.services.gpu_feed.stop()  # NVML shutdown runs in a thread

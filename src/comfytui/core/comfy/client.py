@@ -1,5 +1,10 @@
 """Async HTTP client for the ComfyUI routes comfytui uses (COMFY_API.md §1).
 
+``ComfyClient`` is the one place comfytui speaks HTTP to ComfyUI (the only ``httpx.AsyncClient``
+in the code base) and the one place gateway headers are applied: ``request_headers`` is what the
+websocket handshake carries too. With any such header set, a redirect to another origin is refused
+(httpx would strip only ``Authorization``); same-origin redirects are followed.
+
 Every failure becomes a typed ``ComfyTuiError`` with a message meant for the user: a refused
 connection or a timeout is ``ServerUnreachable``, a 400 from ``/prompt`` is ``PromptRejected``
 with one entry per node and input, other statuses are ``ServerError`` carrying the body's text.
@@ -8,6 +13,7 @@ Secrets (gateway tokens) go into headers only and never into messages or reprs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -15,13 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
 from comfytui.core.comfy import events as ev
 from comfytui.core.comfy import protocol
-from comfytui.core.config import ServerSettings, redact_url, secret_from_env
+from comfytui.core.comfy.types import FreeResult, ServerModelFile, SystemStats, int_or_none
+from comfytui.core.config import ServerSettings, is_loopback_url, redact_url, secret_from_env
 from comfytui.core.errors import InputError, NodeInputError, PromptRejected, ServerError, ServerUnreachable
 
 
@@ -107,13 +114,36 @@ class ComfyClient:
         self.settings = settings
         self.url = settings.url.rstrip("/")
         self._headers = gateway_headers(settings)
+        self.on_malformed: protocol.OnMalformed | None = None
+        """Told of each bad ``/queue`` or ``/history`` entry that was skipped (the session counts them)."""
+        # Always: a reply from another origin is not this server's state (an empty /queue from
+        # elsewhere would mark running jobs lost), credentials or not.
+        hooks = {"response": [self._refuse_cross_origin_redirect]}
         self._http = httpx.AsyncClient(
             base_url=self.url,
             headers=self._headers,
             timeout=httpx.Timeout(settings.timeout_s, connect=min(settings.timeout_s, 10.0)),
             transport=transport,
             follow_redirects=True,
+            event_hooks=hooks,
+            # A loopback server is never reached through a proxy from the environment.
+            trust_env=not is_loopback_url(self.url),
         )
+
+    async def _refuse_cross_origin_redirect(self, response: httpx.Response) -> None:
+        """Gateway secrets must not follow a redirect to another host (httpx keeps all but
+        ``Authorization``)."""
+        if not response.has_redirect_location:
+            return
+        here = response.request.url
+        there = here.join(response.headers["Location"])
+        if (there.scheme, there.host, there.port) != (here.scheme, here.host, here.port):
+            raise ServerError(
+                f"{self.display_url} redirected {response.request.method} {here.path} to another site "
+                f"({redact_url(str(there.copy_with(query=None)))}); not following it with the gateway credentials",
+                response.status_code,
+                "",
+            )
 
     @property
     def display_url(self) -> str:
@@ -149,6 +179,8 @@ class ComfyClient:
             ) from None
         except httpx.HTTPError as exc:
             raise ServerUnreachable(f"ComfyUI at {self.display_url}: {method} {path} failed: {exc}") from None
+        except httpx.InvalidURL as exc:
+            raise ServerUnreachable(f"bad server URL {self.display_url!r}: {exc}") from None
         return response
 
     def _fail(self, response: httpx.Response, what: str) -> ServerError:
@@ -179,8 +211,20 @@ class ComfyClient:
 
     # -- info
 
-    async def system_stats(self) -> dict[str, Any]:
-        return await self._json("GET", "/system_stats", "reading /system_stats")
+    async def system_stats(self) -> SystemStats:
+        data = await self._json("GET", "/system_stats", "reading /system_stats")
+        try:
+            return SystemStats.from_json(data)
+        except ValueError as exc:
+            raise ServerError(f"unexpected /system_stats reply from {self.display_url}: {exc}", 200) from None
+
+    async def probe(self) -> int | None:
+        """Status code of ``GET /system_stats``; None when nothing answers (readiness checks)."""
+        try:
+            response = await self._http.get("/system_stats")
+        except httpx.HTTPError:
+            return None
+        return response.status_code
 
     async def features(self) -> dict[str, Any]:
         response = await self._request("GET", "/features")
@@ -194,8 +238,67 @@ class ComfyClient:
         path = f"/object_info/{class_type}" if class_type else "/object_info"
         return await self._json("GET", path, "reading the node definitions")
 
-    async def models(self, folder: str | None = None) -> list[Any]:
-        return await self._json("GET", f"/models/{folder}" if folder else "/models", "listing models")
+    async def models(self, folder: str | None = None) -> list[str]:
+        """``/models`` (folder names) or ``/models/{folder}`` (file names, '/'-separated)."""
+        path = f"/models/{quote(folder, safe='')}" if folder else "/models"
+        data = await self._json("GET", path, "listing models")
+        return [str(x) for x in data] if isinstance(data, list) else []
+
+    async def list_model_folders(self) -> list[str]:
+        return await self.models()
+
+    async def list_models(self, folder: str) -> list[ServerModelFile]:
+        """Files of one folder: ``/experiment/models/{folder}`` (size, mtime), else ``/models/{folder}``."""
+        seg = quote(folder, safe="")
+        try:
+            data = await self._json("GET", f"/experiment/models/{seg}", f"listing models in {folder}")
+        except ServerError as exc:
+            if exc.status not in (404, 405, 500):
+                raise
+            data = None
+        if isinstance(data, list):
+            out = []
+            for item in data:
+                if isinstance(item, dict) and isinstance(item.get("name"), str):
+                    modified = item.get("modified")
+                    out.append(ServerModelFile(
+                        name=item["name"], size=int_or_none(item.get("size")),
+                        modified=float(modified) if isinstance(modified, int | float) else None,
+                        path_index=int_or_none(item.get("pathIndex")),
+                    ))
+            return out
+        return [ServerModelFile(name=name) for name in await self.models(folder)]
+
+    async def folder_paths(self) -> dict[str, list[str]]:
+        """``/internal/folder_paths``: folder key -> absolute directories (on the server's machine)."""
+        data = await self._json("GET", "/internal/folder_paths", "reading the model folders")
+        if not isinstance(data, dict):
+            return {}
+        out: dict[str, list[str]] = {}
+        for key, value in data.items():
+            # 0.3.75 gives a list of dirs; some versions give [dirs, extensions]
+            if isinstance(value, list) and value and isinstance(value[0], list):
+                value = value[0]
+            if isinstance(value, list):
+                out[str(key)] = [str(v) for v in value if isinstance(v, str)]
+        return out
+
+    async def view_metadata(self, folder: str, filename: str) -> dict[str, Any] | None:
+        """The file's safetensors ``__metadata__``; None when the server has none (404)."""
+        try:
+            data = await self._json(
+                "GET", f"/view_metadata/{quote(folder, safe='')}", f"reading the header of {folder}/{filename}",
+                params={"filename": filename},
+            )
+        except ServerError as exc:
+            if exc.status == 404:
+                return None
+            if exc.status == 500:
+                raise ServerError(
+                    f"the server could not read the header of {folder}/{filename} (HTTP 500: corrupt file?)", 500, exc.body
+                ) from None
+            raise
+        return data if isinstance(data, dict) else None
 
     # -- queue
 
@@ -254,7 +357,7 @@ class ComfyClient:
         )
 
     async def queue(self) -> ev.QueueSnapshot:
-        return protocol.queue_snapshot(await self._json("GET", "/queue", "reading the queue"))
+        return protocol.queue_snapshot(await self._json("GET", "/queue", "reading the queue"), self.on_malformed)
 
     async def queue_remaining(self) -> int:
         payload = await self._json("GET", "/prompt", "reading the queue size")
@@ -269,20 +372,34 @@ class ComfyClient:
     async def interrupt(self, prompt_id: str | None = None) -> None:
         await self._post_empty("/interrupt", {"prompt_id": prompt_id} if prompt_id else {}, "interrupting the running job")
 
-    async def free(self, *, unload_models: bool = True, free_memory: bool = True) -> None:
-        await self._post_empty("/free", {"unload_models": unload_models, "free_memory": free_memory}, "freeing memory")
+    async def free(self, unload_models: bool = True, free_memory: bool = False, *, settle_s: float = 1.0) -> FreeResult:
+        """``POST /free``. The worker acts between jobs, so memory is read again after ``settle_s``."""
+        try:
+            before: SystemStats | None = await self.system_stats()
+        except ServerError:
+            before = None
+        response = await self._request("POST", "/free", json={"unload_models": unload_models, "free_memory": free_memory})
+        if response.status_code != 200:
+            raise self._fail(response, "freeing memory")
+        if settle_s > 0:
+            await asyncio.sleep(settle_s)
+        try:
+            after: SystemStats | None = await self.system_stats()
+        except ServerError:
+            after = None
+        return FreeResult(unload_models, free_memory, response.status_code, response.text, before, after)
 
     # -- history
 
     async def history(self, max_items: int | None = None) -> list[ev.HistoryEntry]:
         params = {"max_items": max_items} if max_items else None
         payload = await self._json("GET", "/history", "reading the history", params=params)
-        return [protocol.history_entry(pid, raw) for pid, raw in (payload or {}).items()]
+        return protocol.history_entries(payload, self.on_malformed)
 
     async def history_entry(self, prompt_id: str) -> ev.HistoryEntry | None:
         payload = await self._json("GET", f"/history/{prompt_id}", "reading a history entry")
-        raw = (payload or {}).get(prompt_id)
-        return protocol.history_entry(prompt_id, raw) if raw else None
+        raw = payload.get(prompt_id) if isinstance(payload, dict) else None
+        return next(iter(protocol.history_entries({prompt_id: raw}, self.on_malformed)), None) if raw else None
 
     # -- files
 

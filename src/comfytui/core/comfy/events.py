@@ -145,6 +145,17 @@ class UnknownMessage:
     data: Any = None
 
 
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A frame or HTTP entry that could not be decoded or applied: skipped, counted, never fatal.
+
+    ``head`` is the start of the raw input (control characters made visible) for the log."""
+
+    kind: str
+    reason: str
+    head: str = ""
+
+
 # Connection-level events, produced by the stream, not the server.
 
 
@@ -256,4 +267,5 @@ ServerEvent = (
     | PreviewImage
     | ProgressText
     | UnknownMessage
+    | Malformed
 )

@@ -123,7 +123,7 @@ class JobBook:
         return sorted(jobs, key=lambda j: j.ended_at or j.started_at or j.created_at or 0, reverse=True)
 
     def is_foreign(self, client_id: str | None) -> bool:
-        return not (client_id or "").startswith(self.own_client_prefix)
+        return not (isinstance(client_id, str) and client_id.startswith(self.own_client_prefix))
 
     # -- updates
 
@@ -306,7 +306,8 @@ class JobBook:
 
     def _known(self, item: ev.QueueItem, changed: set[str]) -> Job:
         job = self.jobs.get(item.prompt_id)
-        created = item.create_time_ms / 1000 if item.create_time_ms else None
+        created_ms = _ms(item.create_time_ms)
+        created = created_ms / 1000 if created_ms else None
         if job is None:
             job = Job(
                 item.prompt_id,
@@ -335,7 +336,7 @@ class JobBook:
         for entry in snap.entries:
             job = self.jobs.get(entry.prompt_id)
             state = {"success": JobState.SUCCESS, "interrupted": JobState.INTERRUPTED}.get(entry.status, JobState.ERROR)
-            created = entry.extra_data.get("create_time")
+            created = _ms(entry.extra_data.get("create_time"))
             if job is None:
                 job = Job(
                     entry.prompt_id,
@@ -354,8 +355,8 @@ class JobBook:
                 client_id=job.client_id or entry.client_id,
                 foreign=self.is_foreign(job.client_id or entry.client_id),
                 prompt=job.prompt or entry.prompt,
-                started_at=entry.started_ms / 1000 if entry.started_ms else job.started_at,
-                ended_at=entry.ended_ms / 1000 if entry.ended_ms else job.ended_at,
+                started_at=_seconds(entry.started_ms, job.started_at) if _ms(entry.started_ms) else job.started_at,
+                ended_at=_seconds(entry.ended_ms, job.ended_at) if _ms(entry.ended_ms) else job.ended_at,
                 outputs=entry.outputs or job.outputs,
                 error=entry.error or job.error,
                 position=None,
@@ -381,12 +382,22 @@ class JobBook:
             del self.jobs[pid]
 
 
-def _count_nodes(prompt: dict[str, Any]) -> int:
+def _count_nodes(prompt: Any) -> int:
+    if not isinstance(prompt, dict):
+        return 0
     return sum(1 for n in prompt.values() if isinstance(n, dict) and "class_type" in n)
 
 
-def _seconds(timestamp_ms: float | None, now: float) -> float:
-    return timestamp_ms / 1000 if timestamp_ms else now
+def _seconds(timestamp_ms: Any, now: float) -> float:
+    """A server timestamp in seconds; one that is not a finite positive number reads as ``now``."""
+    ms = _ms(timestamp_ms)
+    return ms / 1000 if ms else now
+
+
+def _ms(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e15:
+        return None  # also false for NaN
+    return float(value)
 
 
 def ev_output_files(node: str, output: dict[str, Any]) -> tuple[ev.OutputFile, ...]:

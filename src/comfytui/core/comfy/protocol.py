@@ -6,203 +6,383 @@ No I/O here, so the parser can be replayed against recorded captures and benchma
 from __future__ import annotations
 
 import json
+import logging
+import math
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from comfytui.core.comfy import events as ev
+from comfytui.core.errors import ServerError
+from comfytui.core.logs import sanitize, strip_controls
+
+log = logging.getLogger(__name__)
 
 BINARY_PREVIEW = 1
 BINARY_TEXT = 3
 BINARY_PREVIEW_WITH_METADATA = 4
 _IMAGE_FORMATS = {1: "image/jpeg", 2: "image/png"}
+MAX_TEXT_CHARS = 64 * 1024
+"""One server-provided string (an exception message, a traceback line, a log entry) is cut here."""
+MAX_ID_CHARS = 256
+MAX_COUNT = 2**53
+"""Counts, steps and queue numbers above this are not ComfyUI's (and lose precision as floats)."""
+MAX_TIMESTAMP_MS = 10**15
+HEAD_CHARS = 120
+
+OnMalformed = Callable[[ev.Malformed], None]
 
 
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
+class BadValue(ValueError):
+    """A field of a server message is out of range or of the wrong type."""
 
 
-def _node_progress(node_id: str, raw: dict[str, Any]) -> ev.NodeProgress:
+def head_of(raw: Any) -> str:
+    """The first bytes of a bad input, control characters escaped, for the log and the UI."""
+    if isinstance(raw, bytes | bytearray | memoryview):
+        return repr(bytes(raw[:HEAD_CHARS]))
+    if isinstance(raw, str):
+        return repr(raw[:HEAD_CHARS])
+    try:
+        return repr(raw)[:HEAD_CHARS]
+    except Exception:  # a pathological object (deep nesting) must not break the report
+        return f"<{type(raw).__name__}>"
+
+
+def malformed(kind: str, exc: BaseException | str, raw: Any) -> ev.Malformed:
+    reason = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    return ev.Malformed(kind, strip_controls(reason)[:300], head_of(raw))
+
+
+def _log_malformed(bad: ev.Malformed) -> None:
+    log.warning("skipped a malformed %s (%s): %s", bad.kind, bad.reason, bad.head)
+
+
+# -- validated values: every number and string from the server passes through one of these
+
+
+def _text(value: Any, limit: int = MAX_TEXT_CHARS) -> str:
+    """Server text made terminal-safe (no escapes, no C0/C1 controls but \\n and \\t) and bounded."""
+    if not isinstance(value, str):
+        if isinstance(value, dict | list | tuple):
+            raise BadValue(f"expected text, got a {type(value).__name__}")
+        value = str(value)
+    return strip_controls(value[:limit])
+
+
+def _id(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise BadValue(f"expected an id, got {head_of(value)}")
+    return _text(value, MAX_ID_CHARS)
+
+
+def _id_or_none(value: Any) -> str | None:
+    return None if value is None else _id(value)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def number(value: Any, name: str, lo: float = 0.0, hi: float = float(MAX_COUNT)) -> float:
+    """A finite number in ``[lo, hi]``, else ``BadValue`` naming the field."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or not lo <= value <= hi:
+        raise BadValue(f"{name}: {head_of(value)} is not a number in [{lo:g}, {hi:g}]")
+    return float(value)
+
+
+def integer(value: Any, name: str, lo: int = 0, hi: int = MAX_COUNT) -> int:
+    as_float = number(value, name, lo, hi)
+    if not as_float.is_integer():
+        raise BadValue(f"{name}: {value!r} is not an integer")
+    return int(as_float)
+
+
+def timestamp_ms(value: Any) -> float | None:
+    """A server timestamp (ms since the epoch); anything else reads as unknown (the reducer uses its clock)."""
+    try:
+        return number(value, "timestamp", 0, MAX_TIMESTAMP_MS) if value is not None else None
+    except BadValue:
+        return None
+
+
+def _ids(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise BadValue(f"expected a list of node ids, got {head_of(value)}")
+    return tuple(_id(n) for n in value)
+
+
+def _dict(value: Any, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadValue(f"{name}: expected an object, got {head_of(value)}")
+    return value
+
+
+def _node_progress(node_id: str, raw: Any) -> ev.NodeProgress:
+    raw = _dict(raw, f"nodes.{node_id}")
     return ev.NodeProgress(
-        node_id=str(raw.get("node_id", node_id)),
-        value=float(raw.get("value", 0)),
-        max=float(raw.get("max", 1) or 1),
-        state=str(raw.get("state", "running")),
-        display_node_id=_str_or_none(raw.get("display_node_id")),
-        parent_node_id=_str_or_none(raw.get("parent_node_id")),
-        real_node_id=_str_or_none(raw.get("real_node_id")),
+        node_id=_id(raw.get("node_id", node_id)),
+        value=number(raw.get("value", 0), "value"),
+        max=number(raw.get("max", 1) or 1, "max"),
+        state=_text(raw.get("state", "running"), MAX_ID_CHARS),
+        display_node_id=_id_or_none(raw.get("display_node_id")),
+        parent_node_id=_id_or_none(raw.get("parent_node_id")),
+        real_node_id=_id_or_none(raw.get("real_node_id")),
     )
 
 
 def decode_message(message: dict[str, Any]) -> ev.ServerEvent:
-    """Turn one JSON websocket message ``{"type", "data"}`` into an event. Unknown types are kept."""
+    """Turn one JSON websocket message ``{"type", "data"}`` into an event. Unknown types are kept.
+
+    A known type whose fields are wrong raises (``BadValue``, ``TypeError``...): ``decode_text``
+    turns that into ``Malformed``."""
     kind = message.get("type")
-    data = message.get("data") or {}
+    data = message.get("data")
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
-        return ev.UnknownMessage(str(kind), data)
+        if kind in _KNOWN_TYPES:
+            raise BadValue(f"'data' of a {kind} message is a {type(data).__name__}, not an object")
+        return ev.UnknownMessage(_text(kind, MAX_ID_CHARS), data)
     match kind:
         case "status":
-            exec_info = (data.get("status") or {}).get("exec_info") or {}
-            return ev.Status(int(exec_info.get("queue_remaining", 0)), data.get("sid"))
+            exec_info = _dict(_dict(data.get("status"), "status").get("exec_info"), "exec_info")
+            return ev.Status(integer(exec_info.get("queue_remaining", 0), "queue_remaining"), _id_or_none(data.get("sid")))
         case "executing":
-            return ev.Executing(
-                _str_or_none(data.get("prompt_id")), _str_or_none(data.get("node")), _str_or_none(data.get("display_node"))
-            )
+            return ev.Executing(_id_or_none(data.get("prompt_id")), _id_or_none(data.get("node")), _id_or_none(data.get("display_node")))
         case "progress":
-            return ev.Progress(
-                _str_or_none(data.get("prompt_id")),
-                _str_or_none(data.get("node")),
-                int(data.get("value", 0)),
-                int(data.get("max", 0)),
-            )
+            value = integer(data.get("value", 0), "value")
+            maximum = integer(data.get("max", 0), "max")
+            return ev.Progress(_id_or_none(data.get("prompt_id")), _id_or_none(data.get("node")), value, maximum)
         case "progress_state":
-            nodes = data.get("nodes") or {}
-            return ev.ProgressState(
-                str(data.get("prompt_id")), {str(k): _node_progress(str(k), v) for k, v in nodes.items()}
-            )
+            nodes = _dict(data.get("nodes"), "nodes")
+            return ev.ProgressState(_id(data.get("prompt_id")), {_id(k): _node_progress(_id(k), v) for k, v in nodes.items()})
         case "executed":
-            return ev.Executed(
-                str(data.get("prompt_id")),
-                str(data.get("node")),
-                _str_or_none(data.get("display_node")),
-                data.get("output"),
-            )
+            output = data.get("output")
+            if output is not None and not isinstance(output, dict):
+                raise BadValue(f"output: expected an object, got {head_of(output)}")
+            return ev.Executed(_id(data.get("prompt_id")), _id(data.get("node")), _id_or_none(data.get("display_node")), output)
         case "execution_start":
-            return ev.ExecutionStart(str(data.get("prompt_id")), data.get("timestamp"))
+            return ev.ExecutionStart(_id(data.get("prompt_id")), timestamp_ms(data.get("timestamp")))
         case "execution_cached":
-            return ev.ExecutionCached(str(data.get("prompt_id")), tuple(str(n) for n in data.get("nodes") or ()))
+            return ev.ExecutionCached(_id(data.get("prompt_id")), _ids(data.get("nodes")))
         case "execution_success":
-            return ev.ExecutionSuccess(str(data.get("prompt_id")), data.get("timestamp"))
+            return ev.ExecutionSuccess(_id(data.get("prompt_id")), timestamp_ms(data.get("timestamp")))
         case "execution_error":
             return execution_error(data)
         case "execution_interrupted":
             return ev.ExecutionInterrupted(
-                str(data.get("prompt_id")),
-                _str_or_none(data.get("node_id")),
-                _str_or_none(data.get("node_type")),
-                tuple(str(n) for n in data.get("executed") or ()),
-                data.get("timestamp"),
+                _id(data.get("prompt_id")),
+                _id_or_none(data.get("node_id")),
+                _text_or_none(data.get("node_type")),
+                _ids(data.get("executed")),
+                timestamp_ms(data.get("timestamp")),
             )
         case "logs":
             return ev.LogEntries(log_entries(data.get("entries")))
         case "feature_flags":
             return ev.FeatureFlags(dict(data))
         case _:
-            return ev.UnknownMessage(str(kind), data)
+            return ev.UnknownMessage(_text(kind, MAX_ID_CHARS), data)
+
+
+_KNOWN_TYPES = frozenset(
+    {"status", "executing", "progress", "progress_state", "executed", "execution_start", "execution_cached",
+     "execution_success", "execution_error", "execution_interrupted", "logs", "feature_flags"}
+)
 
 
 def execution_error(data: dict[str, Any]) -> ev.ExecutionError:
     traceback = data.get("traceback") or ()
     if isinstance(traceback, str):
         traceback = (traceback,)
+    if not isinstance(traceback, list | tuple):
+        traceback = (str(traceback),)
     return ev.ExecutionError(
-        prompt_id=str(data.get("prompt_id")),
-        node_id=_str_or_none(data.get("node_id")),
-        node_type=_str_or_none(data.get("node_type")),
-        exception_type=str(data.get("exception_type") or "Exception"),
-        exception_message=str(data.get("exception_message") or "").rstrip("\n"),
-        traceback=tuple(str(t) for t in traceback),
-        executed=tuple(str(n) for n in data.get("executed") or ()),
-        timestamp=data.get("timestamp"),
+        prompt_id=_id(data.get("prompt_id")),
+        node_id=_id_or_none(data.get("node_id")),
+        node_type=_text_or_none(data.get("node_type")),
+        exception_type=_text(data.get("exception_type") or "Exception", MAX_ID_CHARS),
+        exception_message=_text(data.get("exception_message") or "").rstrip("\n"),
+        traceback=tuple(_text(t) for t in traceback[:1000]),
+        executed=_ids(data.get("executed")),
+        timestamp=timestamp_ms(data.get("timestamp")),
     )
 
 
 def log_entries(raw: Any) -> tuple[ev.LogEntry, ...]:
+    """Log entries keep their SGR colours and carriage returns (the log buffer resolves tqdm
+    redraws); every other escape and control character goes here, where they enter."""
     if not isinstance(raw, list):
         return ()
-    return tuple(ev.LogEntry(str(e.get("t", "")), str(e.get("m", ""))) for e in raw if isinstance(e, dict))
+    return tuple(
+        ev.LogEntry(sanitize(str(e.get("t", ""))[:MAX_ID_CHARS]), sanitize(str(e.get("m", ""))[:MAX_TEXT_CHARS], keep_cr=True))
+        for e in raw
+        if isinstance(e, dict)
+    )
 
 
 def decode_text(frame: str) -> ev.ServerEvent:
+    """Never raises: a frame that is not JSON, nests too deep, overflows, or has a known type with
+    fields of the wrong type or range becomes ``Malformed`` (the stream goes on)."""
     try:
         message = json.loads(frame)
-    except json.JSONDecodeError:
-        return ev.UnknownMessage("invalid-json", frame[:200])
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        return malformed("invalid-json", exc, frame)
     if not isinstance(message, dict):
-        return ev.UnknownMessage("invalid-json", message)
+        return malformed("invalid-json", f"a JSON {type(message).__name__}, not an object", frame)
     try:
         return decode_message(message)
-    except (TypeError, ValueError, AttributeError):
-        # A known type with an unexpected shape (a custom node, a newer server): kept, never fatal.
-        return ev.UnknownMessage(f"malformed-{message.get('type')}", message.get("data"))
+    except Exception as exc:  # noqa: BLE001 - any decoding failure is one skipped frame, never the session
+        kind = message.get("type")
+        return malformed(f"{strip_controls(kind)[:40] if isinstance(kind, str) else 'untyped'} message", exc, frame)
 
 
 def decode_binary(frame: bytes) -> ev.ServerEvent:
-    """Binary frames: u32 BE event type, then a type-specific layout (COMFY_API.md §2.5)."""
+    """Binary frames: u32 BE event type, then a type-specific layout (COMFY_API.md §2.5). Never raises."""
+    try:
+        return _decode_binary(frame)
+    except Exception as exc:  # noqa: BLE001
+        return malformed("binary frame", exc, frame)
+
+
+def _decode_binary(frame: bytes) -> ev.ServerEvent:
     if len(frame) < 8:
-        return ev.UnknownMessage("binary-short", len(frame))
+        return malformed("binary frame", f"{len(frame)} bytes, shorter than its 8-byte header", frame)
     (event_type,) = struct.unpack_from(">I", frame, 0)
     if event_type == BINARY_PREVIEW:
         (fmt,) = struct.unpack_from(">I", frame, 4)
         return ev.PreviewImage(bytes(frame[8:]), _IMAGE_FORMATS.get(fmt, "application/octet-stream"))
     if event_type == BINARY_TEXT:
         (n,) = struct.unpack_from(">I", frame, 4)
-        node_id = bytes(frame[8 : 8 + n]).decode("utf-8", "replace")
-        return ev.ProgressText(node_id, bytes(frame[8 + n :]).decode("utf-8", "replace"))
+        if 8 + n > len(frame):
+            return malformed("binary text frame", f"node id length {n} runs past the frame's {len(frame)} bytes", frame)
+        node_id = _text(bytes(frame[8 : 8 + n]).decode("utf-8", "replace"), MAX_ID_CHARS)
+        return ev.ProgressText(node_id, _text(bytes(frame[8 + n :]).decode("utf-8", "replace")))
     if event_type == BINARY_PREVIEW_WITH_METADATA:
         (m,) = struct.unpack_from(">I", frame, 4)
+        if 8 + m > len(frame):
+            return malformed("binary preview frame", f"metadata length {m} runs past the frame's {len(frame)} bytes", frame)
         try:
             meta = json.loads(bytes(frame[8 : 8 + m]))
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             meta = {}
         if not isinstance(meta, dict):
             meta = {}
         return ev.PreviewImage(
             bytes(frame[8 + m :]),
-            str(meta.get("image_type") or "image/png"),
-            _str_or_none(meta.get("prompt_id")),
-            _str_or_none(meta.get("node_id")),
-            _str_or_none(meta.get("display_node_id")),
+            _text(meta.get("image_type") or "image/png", MAX_ID_CHARS),
+            _id_or_none(meta.get("prompt_id")),
+            _id_or_none(meta.get("node_id")),
+            _id_or_none(meta.get("display_node_id")),
         )
     return ev.UnknownMessage(f"binary-{event_type}", len(frame))
 
 
-# HTTP payloads
+# HTTP payloads: a payload of the wrong shape as a whole is ``MalformedReply`` (the fetch failed,
+# callers already handle that); one bad entry in it is reported through ``on_malformed`` and skipped.
 
 
-def queue_item(raw: list[Any]) -> ev.QueueItem:
-    number, prompt_id, prompt, extra, outputs = (list(raw) + [None] * 5)[:5]
+class MalformedReply(ServerError):
+    """The server answered 200 with a body that is not what ComfyUI sends."""
+
+    def __init__(self, what: str, payload: Any) -> None:
+        super().__init__(f"{what}: the reply is not ComfyUI's ({head_of(payload)})", 200)
+
+
+def _report(on_malformed: OnMalformed | None, bad: ev.Malformed) -> None:
+    _log_malformed(bad)
+    if on_malformed is not None:
+        on_malformed(bad)
+
+
+def _extra_data(raw: Any) -> dict[str, Any]:
+    extra = dict(raw) if isinstance(raw, dict) else {}
+    if "client_id" in extra:
+        try:
+            extra["client_id"] = _id_or_none(extra["client_id"])
+        except BadValue:
+            extra["client_id"] = None
+    if "create_time" in extra:
+        extra["create_time"] = timestamp_ms(extra["create_time"])
+    return extra
+
+
+def queue_item(raw: Any) -> ev.QueueItem:
+    if not isinstance(raw, list | tuple):
+        raise BadValue(f"a queue entry is a {type(raw).__name__}, not a list")
+    queue_number, prompt_id, prompt, extra, outputs = (list(raw) + [None] * 5)[:5]
     return ev.QueueItem(
-        number=float(number or 0),
-        prompt_id=str(prompt_id),
+        # front-queued jobs have negative numbers
+        number=number(queue_number or 0, "number", -float(MAX_COUNT)),
+        prompt_id=_id(prompt_id),
         prompt=prompt if isinstance(prompt, dict) else {},
-        extra_data=extra if isinstance(extra, dict) else {},
-        outputs=tuple(str(o) for o in outputs or ()),
+        extra_data=_extra_data(extra),
+        outputs=_ids(outputs) if isinstance(outputs, list | tuple) else (),
     )
 
 
-def queue_snapshot(payload: dict[str, Any]) -> ev.QueueSnapshot:
-    running = tuple(queue_item(i) for i in payload.get("queue_running") or ())
+def _items(raw: Any, what: str, on_malformed: OnMalformed | None) -> list[ev.QueueItem]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        _report(on_malformed, malformed(what, "not a list", raw))
+        return []
+    items: list[ev.QueueItem] = []
+    for entry in raw:
+        try:
+            items.append(queue_item(entry))
+        except Exception as exc:  # noqa: BLE001 - one bad entry is skipped, the rest is used
+            _report(on_malformed, malformed(f"{what} entry", exc, entry))
+    return items
+
+
+def queue_snapshot(payload: Any, on_malformed: OnMalformed | None = None) -> ev.QueueSnapshot:
+    if not isinstance(payload, dict):
+        raise MalformedReply("reading the queue", payload)
+    running = tuple(_items(payload.get("queue_running"), "/queue running", on_malformed))
     # The pending list is a raw heap snapshot: sort by number (then id) for run order.
-    pending = sorted((queue_item(i) for i in payload.get("queue_pending") or ()), key=lambda q: (q.number, q.prompt_id))
+    pending = sorted(_items(payload.get("queue_pending"), "/queue pending", on_malformed), key=lambda q: (q.number, q.prompt_id))
     return ev.QueueSnapshot(running, tuple(pending))
 
 
-def output_files(outputs: dict[str, Any]) -> tuple[ev.OutputFile, ...]:
+def output_files(outputs: Any) -> tuple[ev.OutputFile, ...]:
     files: list[ev.OutputFile] = []
-    for node_id, ui in (outputs or {}).items():
+    if not isinstance(outputs, dict):
+        return ()
+    for node_id, ui in outputs.items():
         if not isinstance(ui, dict):
             continue
         for kind, items in ui.items():
             if not isinstance(items, list):
                 continue
             for item in items:
-                if isinstance(item, dict) and "filename" in item:
+                if isinstance(item, dict) and isinstance(item.get("filename"), str):
                     files.append(
                         ev.OutputFile(
-                            str(item["filename"]),
-                            str(item.get("subfolder") or ""),
-                            str(item.get("type") or "output"),
-                            str(node_id),
-                            kind,
+                            _text(item["filename"], 1024),
+                            _text(item.get("subfolder") or "", 1024),
+                            _text(item.get("type") or "output", MAX_ID_CHARS),
+                            _id(node_id),
+                            _text(kind, MAX_ID_CHARS),
                         )
                     )
     return tuple(files)
 
 
-def history_entry(prompt_id: str, raw: dict[str, Any]) -> ev.HistoryEntry:
+def history_entry(prompt_id: str, raw: Any) -> ev.HistoryEntry:
+    """One ``/history`` entry; raises on a wrong shape (``history_entries`` skips such entries)."""
+    prompt_id = _id(prompt_id)
+    raw = _dict(raw, f"history entry {prompt_id}")
     item = queue_item(raw.get("prompt") or [0, prompt_id, {}, {}, []])
-    status = raw.get("status") or {}
+    status = _dict(raw.get("status"), "status")
     messages = status.get("messages") or []
+    if not isinstance(messages, list):
+        messages = []
     started = ended = None
     error: ev.ExecutionError | None = None
     last_kind = ""
@@ -212,16 +392,18 @@ def history_entry(prompt_id: str, raw: dict[str, Any]) -> ev.HistoryEntry:
         kind, data = message
         data = data if isinstance(data, dict) else {}
         if kind == "execution_start":
-            started = data.get("timestamp")
+            started = timestamp_ms(data.get("timestamp"))
         elif kind in ("execution_success", "execution_error", "execution_interrupted"):
-            ended = data.get("timestamp")
+            ended = timestamp_ms(data.get("timestamp"))
             last_kind = kind
             if kind == "execution_error":
                 error = execution_error({**data, "prompt_id": prompt_id})
-    status_str = status.get("status_str") or ("success" if status.get("completed") else "error")
+    status_str = _text(status.get("status_str") or ("success" if status.get("completed") else "error"), MAX_ID_CHARS)
     if status_str == "error" and last_kind == "execution_interrupted":
         status_str = "interrupted"
     outputs = raw.get("outputs") or {}
+    if not isinstance(outputs, dict):
+        outputs = {}
     return ev.HistoryEntry(
         prompt_id=prompt_id,
         number=item.number,
@@ -234,3 +416,18 @@ def history_entry(prompt_id: str, raw: dict[str, Any]) -> ev.HistoryEntry:
         error=error,
         raw_outputs=outputs,
     )
+
+
+def history_entries(payload: Any, on_malformed: OnMalformed | None = None) -> list[ev.HistoryEntry]:
+    """``GET /history`` (or ``/history/{id}``): every good entry; bad ones reported and skipped."""
+    if payload is None:
+        return []
+    if not isinstance(payload, dict):
+        raise MalformedReply("reading the history", payload)
+    entries: list[ev.HistoryEntry] = []
+    for prompt_id, raw in payload.items():
+        try:
+            entries.append(history_entry(prompt_id, raw))
+        except Exception as exc:  # noqa: BLE001 - one bad entry is skipped, the rest is used
+            _report(on_malformed, malformed("/history entry", exc, raw))
+    return entries

@@ -26,11 +26,12 @@ from typing import Any
 
 from comfytui.core import paths
 from comfytui.core.comfy import events as ev
+from comfytui.core.comfy import protocol
 from comfytui.core.comfy.client import ComfyClient, Submitted
 from comfytui.core.comfy.jobs import Job, JobBook, JobState
-from comfytui.core.comfy.stream import ComfyStream
+from comfytui.core.comfy.stream import ComfyStream, backoff_delay
 from comfytui.core.config import Config
-from comfytui.core.errors import ComfyTuiError
+from comfytui.core.errors import ComfyTuiError, ServerUnreachable
 from comfytui.core.store.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class _ClientIdLock:
     def acquire(self) -> str:
         path = paths.ensure(paths.state_dir()) / "dashboard-client-id"
         handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the lock's lifetime
+        paths.make_private(path)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -130,6 +132,9 @@ class ComfySession:
         self.latest_preview: ev.PreviewImage | None = None
         self.preview_job: str | None = None
         self._listeners: list[Listener] = []
+        self.malformed_count = 0
+        """Frames and /queue, /history entries skipped as malformed since the session began."""
+        self.malformed_reason = ""
         self._queue_dirty = asyncio.Event()
         self._settling: set[str] = set()
         self._journaled_finished: set[str] = set()
@@ -139,6 +144,7 @@ class ComfySession:
         self._down_since: float | None = None
         self._submitting: set[str] = set()
         """Jobs whose POST /prompt has not returned: absent from any snapshot taken meanwhile."""
+        self.client.on_malformed = self._on_malformed
         self._stream = ComfyStream(
             self.client,
             self.client_id,
@@ -166,8 +172,19 @@ class ComfySession:
                 # A broken view must not take the connection down with it.
                 log.exception("a session listener failed on %s", type(event).__name__)
 
+    def _on_malformed(self, bad: ev.Malformed) -> None:
+        """Count a skipped frame or entry; the header shows "N malformed messages skipped"."""
+        self.malformed_count += 1
+        self.malformed_reason = f"{bad.kind}: {bad.reason}"
+        log.warning("skipped malformed %s (%s); it began %s", bad.kind, bad.reason, bad.head)
+        self._emit(bad)
+
     def _apply(self, event: object, at: float | None = None) -> set[str]:
-        changed = self.book.apply(event, self.clock() if at is None else at)
+        try:
+            changed = self.book.apply(event, self.clock() if at is None else at)
+        except Exception as exc:  # noqa: BLE001 - an event the reducer cannot fold is skipped, not fatal
+            self._on_malformed(protocol.malformed(f"{type(event).__name__} event", exc, event))
+            return set()
         for pid in changed:
             job = self.book.jobs.get(pid)
             if job is not None and job.state.finished and pid not in self._journaled_finished and not job.foreign:
@@ -183,8 +200,7 @@ class ComfySession:
         refresher = asyncio.create_task(self._queue_refresher(), name="comfytui-queue-refresher")
         self._tasks.add(refresher)
         try:
-            async for event in self._stream.events():
-                await self._handle(event)
+            await self._follow()
         finally:
             for task in list(self._tasks):
                 task.cancel()
@@ -193,8 +209,41 @@ class ComfySession:
                     await task
             self._tasks.clear()
 
+    async def _follow(self) -> None:
+        """The stream, restarted with backoff whenever it ends other than by giving up
+        (``ServerUnreachable`` after ``max_attempts``) or cancellation: a bug or a hostile server
+        costs a reconnect, never the session."""
+        failures = 0
+        while True:
+            try:
+                async for event in self._stream.events():
+                    failures = 0
+                    try:
+                        await self._handle(event)
+                    except ComfyTuiError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - one bad event is skipped
+                        self._on_malformed(protocol.malformed(f"{type(event).__name__} event", exc, event))
+                reason = "the event stream ended"
+            except ServerUnreachable:
+                raise
+            except (ComfyTuiError, Exception) as exc:  # noqa: BLE001
+                log.exception("the session's event stream failed; restarting it")
+                reason = f"internal error ({type(exc).__name__}: {exc})"
+            failures += 1
+            delay = backoff_delay(failures, self.config.reconnect)
+            if self._down_since is None:
+                self._down_since = self.clock()
+            self.connection = ConnectionInfo(
+                "disconnected", self.client.display_url, f"{reason}; restarting", delay, failures, self.connection.version
+            )
+            self._emit(ev.Disconnected(self.client.display_url, f"{reason}; restarting", delay, failures))
+            await asyncio.sleep(delay)
+
     async def _handle(self, event: object) -> None:
         match event:
+            case ev.Malformed():
+                self._on_malformed(event)
             case ev.Connected():
                 await self._on_connected(event)
             case ev.Disconnected():
@@ -226,8 +275,9 @@ class ComfySession:
     async def _on_connected(self, event: ev.Connected) -> None:
         version = self.connection.version
         with contextlib.suppress(ComfyTuiError):
-            self.system_stats = await self.client.system_stats()
-            version = (self.system_stats.get("system") or {}).get("comfyui_version") or version
+            stats = await self.client.system_stats()
+            self.system_stats = stats.raw
+            version = stats.comfyui_version or version
         self.connection = ConnectionInfo("connected", event.url, "", None, 0, version, event.via)
         down_since, self._down_since = self._down_since, None
         self._emit(event)
@@ -363,8 +413,9 @@ class ComfySession:
         workflow: Mapping[str, Any] | None = None,
         front: bool = False,
         extra_data: Mapping[str, Any] | None = None,
+        prompt_id: str | None = None,
     ) -> Job:
-        prompt_id = str(uuid.uuid4())
+        prompt_id = prompt_id or str(uuid.uuid4())  # the local queue gives its job id
         # Tracked (and journaled) before the POST returns: the first websocket events can beat
         # the HTTP reply, and a crash right after queueing must not lose the job.
         job = Job(

@@ -27,9 +27,13 @@ from comfytui.core.comfy import protocol
 from comfytui.core.comfy.client import ComfyClient, websocket_url
 from comfytui.core.config import ReconnectSettings, redact_url
 from comfytui.core.errors import ComfyTuiError, ServerUnreachable
+from comfytui.core.logs import strip_controls
 
 FEATURE_FLAGS = {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
 POLL_ROUNDS_BEFORE_WEBSOCKET_RETRY = 30
+MAX_FRAME_BYTES = 64 * 1024**2
+"""A bigger websocket frame closes the socket (and reconnects): previews are a few MiB at most."""
+CLOSE_MESSAGE_TOO_BIG = 1009
 
 
 def backoff_delay(attempt: int, settings: ReconnectSettings, rng: Callable[[], float] = random.random) -> float:
@@ -87,7 +91,7 @@ class ComfyStream:
                 async with connect(
                     self.url,
                     additional_headers=self.client.request_headers,
-                    max_size=None,
+                    max_size=MAX_FRAME_BYTES,
                     open_timeout=min(self.client.settings.timeout_s, 10.0),
                     ping_interval=20,
                     ping_timeout=20,
@@ -158,6 +162,9 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
     if isinstance(exc, websockets.exceptions.ConnectionClosed):
-        return "the connection was closed" + (f" ({exc.rcvd.reason})" if exc.rcvd and exc.rcvd.reason else "")
+        if exc.sent is not None and exc.sent.code == CLOSE_MESSAGE_TOO_BIG:
+            return f"the server sent a message over the {MAX_FRAME_BYTES // 1024**2} MiB frame cap; reconnecting"
+        said = strip_controls(exc.rcvd.reason)[:200] if exc.rcvd and exc.rcvd.reason else ""
+        return "the connection was closed" + (f" ({said})" if said else "")
     text = str(exc) or exc.__class__.__name__
     return redact_url(text)

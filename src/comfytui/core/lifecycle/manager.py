@@ -1,12 +1,18 @@
 """``LifecycleManager``: the managed ComfyUI's lifecycle as state plus intents, for the TUI.
 
+It is the one place that starts, stops, restarts and recreates the managed ComfyUI: the Server
+screen and the headless ``up``/``down``/``restart`` are thin callers of the same operations
+(preflight, pull, change detection with the recreate offer, readiness probe with the gateway
+credentials of ``config.server``).
+
 The App owns one manager and runs two of its loops as App-owned workers (``watch_status`` and
-``follow_logs``), so they outlive screens. Screens register a listener, render from the
-manager's attributes, and call its intents (``start_service``, ``stop_service`` ...). Each intent
-runs ONE operation as an asyncio task owned by the manager: a second intent while one runs is
-refused with an ``error`` update, and failures become ``error`` updates (user-facing text),
-never exceptions to the caller. ``cancel_operation`` cancels a pull (nothing is created from a
-pull, so nothing is left half-made) or the wait for a start.
+``follow_logs``), so they outlive screens. Listeners receive typed events (``events.py``); screens
+render from them or from the manager's attributes and call its intents (``start_service``,
+``stop_service`` ...). Each intent runs ONE operation as an asyncio task owned by the manager and
+returns it (the CLI awaits it for the ``OperationFinished``); a second intent while one runs is
+refused with an ``ErrorReported``, and failures become ``ErrorReported`` and a failed
+``OperationFinished``, never exceptions to the caller. ``cancel_operation`` cancels a pull
+(nothing is created from a pull, so nothing is left half-made) or the wait for a start.
 
 UI-free: no Textual, no Rich. Listeners are called on the event loop and must not block.
 """
@@ -19,13 +25,23 @@ import logging
 import shlex
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from comfytui.core.config import Config
 from comfytui.core.errors import ComfyTuiError
 from comfytui.core.lifecycle import backend_kind, make_backend
+from comfytui.core.lifecycle.events import (
+    BusyChanged,
+    ChangesFound,
+    ConfirmRecreate,
+    ErrorReported,
+    LifecycleEvent,
+    Listener,
+    OperationFinished,
+    PreflightChecked,
+    StatusChanged,
+)
 from comfytui.core.lifecycle.phases import startup
 from comfytui.core.lifecycle.podman_backend import PodmanBackend, socket_candidates
 from comfytui.core.lifecycle.preflight import blocking_failures
@@ -58,22 +74,6 @@ _VERBS = {
 }
 
 
-@dataclass(frozen=True)
-class LifecycleUpdate:
-    """One change of the manager's state, handed to every listener.
-
-    ``kind`` → ``payload``: "status" → ServiceStatus, "phase" → PhaseChanged, "pull" →
-    PullProgress, "preflight" → list[PreflightCheck], "log" → LogLine, "busy" → str | None
-    (the operation now running, None when it ended), "error" → str, "changes" → list[Change],
-    "notice" → Notice.
-    """
-
-    kind: str
-    payload: object
-
-
-Listener = Callable[[LifecycleUpdate], None]
-
 
 class LifecycleManager:
     """The managed ComfyUI (container or process): last known state, and one operation at a time."""
@@ -105,12 +105,14 @@ class LifecycleManager:
         self._closing = False
         self._backend: PodmanBackend | ProcessBackend | None = None
         self._backend_error: str | None = None
+        self._backend_exception: Exception | None = None
         try:
             self._backend = make_backend(config)
         except ComfyTuiError as exc:
-            self._backend_error = str(exc)
+            self._backend_error, self._backend_exception = str(exc), exc
         except Exception as exc:  # noqa: BLE001 - a bad config must not take the App down
             self._backend_error = f"cannot set up the {self.kind} backend: {exc}"
+            self._backend_exception = exc
         if isinstance(self._backend, PodmanBackend):
             self.notices = list(self._backend.spec.notices)
 
@@ -123,24 +125,39 @@ class LifecycleManager:
         with contextlib.suppress(ValueError):
             self._listeners.remove(fn)
 
-    def _emit(self, kind: str, payload: object) -> None:
-        update = LifecycleUpdate(kind, payload)
+    def _emit(self, event: LifecycleEvent) -> None:
         for fn in list(self._listeners):
             try:
-                fn(update)
+                fn(event)
             except Exception:  # noqa: BLE001 - one broken listener must not stop the others
-                log.exception("lifecycle listener %r failed on %s", fn, kind)
+                log.exception("lifecycle listener %r failed on %s", fn, type(event).__name__)
 
     def _set_error(self, text: str | None) -> None:
         self.error = text
         if text:
-            self._emit("error", text)
+            self._emit(ErrorReported(text))
 
     # ------------------------------------------------------------------ facts for the UI
     @property
     def backend(self) -> PodmanBackend | ProcessBackend | None:
         """The backend, or None when the config could not make one (``error`` says why)."""
         return self._backend
+
+    def require_backend(self) -> PodmanBackend | ProcessBackend:
+        """The backend; raises what kept the config from making one (the CLI's exit code)."""
+        if self._backend is None:
+            raise self._backend_exception or ComfyTuiError(self._backend_error or "no backend")
+        return self._backend
+
+    def probe_url(self) -> str:
+        """Where the readiness probe goes. Behind a gateway (``[server]`` with auth or headers)
+        it is ``config.server.url``, the address the user connects through, so a ready start
+        proves the whole path, credentials included; otherwise the backend's own URL (a
+        ``[server]`` left at its default must not send the probe to another port)."""
+        server = self.config.server
+        if server.auth != "none" or server.headers:
+            return server.url
+        return self.url
 
     @property
     def name(self) -> str:
@@ -206,7 +223,7 @@ class LifecycleManager:
                     self.error = None
                 self._status_error = None
         self.status = status
-        self._emit("status", status)
+        self._emit(StatusChanged(status))
         await self._refresh_changes(status)
         return status
 
@@ -232,7 +249,7 @@ class LifecycleManager:
         self._diffed = key
         if changes != self.changes:
             self.changes = changes
-            self._emit("changes", changes)
+            self._emit(ChangesFound(tuple(changes)))
 
     async def watch_status(self, interval_s: float = 2.0) -> None:
         """Refresh the status every ``interval_s`` until cancelled; never raises for podman being down."""
@@ -241,7 +258,7 @@ class LifecycleManager:
             await asyncio.sleep(interval_s)
 
     async def follow_logs(self) -> None:
-        """Deliver "log" updates until cancelled. The first follow starts with the last 200 lines;
+        """Deliver ``LogLine`` events until cancelled. The first follow starts with the last 200 lines;
         when the stream ends (the container stopped, was removed or restarted) it waits for the
         next run and follows again from where it was, without repeating lines. Never raises."""
         last_time: datetime | None = None
@@ -277,7 +294,7 @@ class LifecycleManager:
                                 last_time, seen_at_last = line.time, set()
                             seen_at_last.add(line.text)
                         self.log_lines.append(line)
-                        self._emit("log", line)
+                        self._emit(line)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - podman down or the container gone: wait, follow again
@@ -287,30 +304,50 @@ class LifecycleManager:
             await asyncio.sleep(0.5)
 
     # ------------------------------------------------------------------ intents
-    def start_service(self, *, pull_if_missing: bool = True) -> None:
-        """Preflight, pull if needed, create if absent, start, wait through the phases to ready.
+    # Each returns the operation's task (awaiting it gives the ``OperationFinished``), or None
+    # when the intent was refused (busy, no backend); the refusal is an ``ErrorReported``.
 
-        A container that differs from the config is not recreated here: the changes are reported
-        ("changes" and "error") so the UI can confirm and call ``recreate_service``."""
-        self._begin("starting", lambda b: self._do_start(b, pull_if_missing))
+    def start_service(
+        self,
+        *,
+        pull: bool = False,
+        pull_if_missing: bool = True,
+        confirm_recreate: ConfirmRecreate | None = None,
+        startup_timeout_s: float | None = None,
+    ) -> asyncio.Task[OperationFinished] | None:
+        """Preflight, pull (``pull``: even when present), create if absent, start, wait through the
+        phases to ready.
 
-    def stop_service(self) -> None:
-        self._begin("stopping", self._do_stop)
+        A managed container that differs from the config is recreated when ``confirm_recreate``
+        (shown the changes) answers True, and started as it is when it answers False; without it
+        the start is refused with the changes reported (``ChangesFound`` and an error). A container
+        not created by comfytui is never recreated: it is started as it is, with a warning."""
+        return self._begin(
+            "starting",
+            lambda b: self._do_start(b, pull, pull_if_missing, confirm_recreate, startup_timeout_s),
+        )
 
-    def restart_service(self) -> None:
-        self._begin("restarting", self._do_restart)
+    def stop_service(self, timeout: float | None = None) -> asyncio.Task[OperationFinished] | None:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds (default: the config's)."""
+        return self._begin("stopping", lambda b: self._do_stop(b, timeout))
 
-    def remove_service(self) -> None:
-        self._begin("removing", self._do_remove)
+    def restart_service(
+        self, timeout: float | None = None, *, wait: bool = True
+    ) -> asyncio.Task[OperationFinished] | None:
+        """Restart (``timeout`` as for stop) and, with ``wait``, wait through the phases to ready."""
+        return self._begin("restarting", lambda b: self._do_restart(b, timeout, wait))
 
-    def recreate_service(self) -> None:
-        self._begin("recreating", self._do_recreate, container_only=True)
+    def remove_service(self) -> asyncio.Task[OperationFinished] | None:
+        return self._begin("removing", self._do_remove)
 
-    def pull_image(self) -> None:
-        self._begin("pulling", self._do_pull, container_only=True)
+    def recreate_service(self) -> asyncio.Task[OperationFinished] | None:
+        return self._begin("recreating", self._do_recreate, container_only=True)
 
-    def run_preflight(self) -> None:
-        self._begin("checking", self._do_preflight)
+    def pull_image(self) -> asyncio.Task[OperationFinished] | None:
+        return self._begin("pulling", self._do_pull, container_only=True)
+
+    def run_preflight(self) -> asyncio.Task[OperationFinished] | None:
+        return self._begin("checking", self._do_preflight)
 
     def cancel_operation(self) -> None:
         """Cancel the running operation (a pull, the wait for a start); nothing when idle."""
@@ -333,60 +370,70 @@ class LifecycleManager:
     def _begin(
         self,
         name: str,
-        operation: Callable[[Any], Awaitable[None]],
+        operation: Callable[[Any], Awaitable[object]],
         container_only: bool = False,
-    ) -> None:
+    ) -> asyncio.Task[OperationFinished] | None:
         if self.busy is not None:
             # refused: told to the listeners, but ``error`` keeps describing the running operation
             self._emit(
-                "error", f"cannot {_VERBS.get(name, name)} now: {self.busy} is still running (Esc cancels it)"
+                ErrorReported(
+                    f"cannot {_VERBS.get(name, name)} now: {self.busy} is still running (Esc cancels it)"
+                )
             )
-            return
+            return None
         backend = self._backend
         if backend is None:
             self._set_error(self._backend_error or "no backend")
-            return
+            return None
         if container_only and not isinstance(backend, PodmanBackend):
             self._set_error(f"{name} applies to the container backend only (this is a {self.kind})")
-            return
+            return None
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self._set_error(f"cannot {_VERBS.get(name, name)}: no event loop is running")
-            return
+            return None
         self.error = None
-        self.busy = name
-        self._emit("busy", name)
-        self._task = loop.create_task(self._run(name, operation, backend), name=f"comfytui-{name}")
+        self._set_busy(name)
+        task = loop.create_task(self._run(name, operation, backend), name=f"comfytui-{name}")
+        self._task = task
+        return task
 
-    async def _run(self, name: str, operation: Callable[[Any], Awaitable[None]], backend: Any) -> None:
+    async def _run(
+        self, name: str, operation: Callable[[Any], Awaitable[object]], backend: Any
+    ) -> OperationFinished:
+        failure: BaseException | None = None
         try:
             await operation(backend)
         except asyncio.CancelledError:
             self._set_error(f"{name} cancelled" + (": nothing was created" if name == "pulling" else ""))
         except StartupFailed as exc:
+            failure = exc
             self._set_error(f"startup failed: {exc}")
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an "error" update
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an ErrorReported
+            failure = exc
             self._set_error(_describe(exc, name))
         finally:
             # Status first, then idle: whoever reacts to "no longer busy" sees the new state.
             if not self._closing:
                 with contextlib.suppress(Exception):
                     await self.refresh_status()
-            self.busy = None
-            self._emit("busy", None)
+            self._set_busy(None)
+        finished = OperationFinished(name, self.error, failure)
+        self._emit(finished)
         if self._task is asyncio.current_task():
             self._task = None
+        return finished
 
-    def _set_busy(self, name: str) -> None:
+    def _set_busy(self, name: str | None) -> None:
         self.busy = name
-        self._emit("busy", name)
+        self._emit(BusyChanged(name))
 
     async def _do_preflight(self, backend: PodmanBackend | ProcessBackend) -> bool:
         """Run the checks and report them; False (and an error) when one blocks a start."""
         checks = await backend.preflight()
         self.preflight = checks
-        self._emit("preflight", checks)
+        self._emit(PreflightChecked(tuple(checks)))
         failed = blocking_failures(checks)
         if failed:
             self._set_error(_failed_checks(failed))
@@ -397,21 +444,28 @@ class LifecycleManager:
         async with contextlib.aclosing(backend.pull()) as stream:
             async for event in stream:
                 self.pull = event
-                self._emit("pull", event)
-        self._emit("notice", Notice("info", f"pulled {backend.image}"))
+                self._emit(event)
+        self._emit(Notice("info", f"pulled {backend.image}"))
 
     async def _do_pull(self, backend: PodmanBackend) -> None:
         await self._pull(backend)
 
-    async def _do_start(self, backend: PodmanBackend | ProcessBackend, pull_if_missing: bool) -> None:
+    async def _do_start(
+        self,
+        backend: PodmanBackend | ProcessBackend,
+        pull: bool,
+        pull_if_missing: bool,
+        confirm_recreate: ConfirmRecreate | None,
+        startup_timeout_s: float | None,
+    ) -> None:
         self.phase = None
         for notice in self.notices:
-            self._emit("notice", notice)
+            self._emit(notice)
         if not await self._do_preflight(backend):
             return
         if isinstance(backend, PodmanBackend):
-            if not await backend.image_present():
-                if not pull_if_missing:
+            if pull or not await backend.image_present():
+                if not (pull or pull_if_missing):
                     self._set_error(f"{backend.image} is not present: pull it first (p)")
                     return
                 self._set_busy("pulling")
@@ -420,52 +474,72 @@ class LifecycleManager:
             changes = await backend.diff()
             self.changes = changes
             if changes:
-                self._emit("changes", changes)
+                self._emit(ChangesFound(tuple(changes)))
                 status = await backend.status()
-                if status.managed:
+                if not status.managed:
+                    self._emit(
+                        Notice("warning", f"{backend.name} was not created by comfytui: it is started as it is")
+                    )
+                elif confirm_recreate is None:
                     self._set_error(
                         f"{backend.name} differs from the config ({len(changes)} change"
                         f"{'s' if len(changes) != 1 else ''}): recreate it to apply them (c), "
                         "or undo the config change"
                     )
                     return
-                self._emit(
-                    "notice",
-                    Notice("warning", f"{backend.name} was not created by comfytui: it is started as it is"),
-                )
-        await self._wait_ready(backend)
+                elif await confirm_recreate(changes):
+                    self._set_busy("recreating")
+                    self._emit(Notice("info", f"recreating {backend.name}"))
+                    await self._recreate(backend)
+                    self._set_busy("starting")
+        await self._wait_ready(backend, startup_timeout_s)
 
-    async def _wait_ready(self, backend: PodmanBackend | ProcessBackend) -> None:
+    async def _wait_ready(
+        self, backend: PodmanBackend | ProcessBackend, timeout_s: float | None = None
+    ) -> None:
         settings: Any = self.config.container if isinstance(backend, PodmanBackend) else self.config.process
         phases = startup(
             backend,
-            headers=dict(self.config.server.headers),
-            timeout_s=settings.startup_timeout_s,
+            url=self.probe_url(),
+            server=self.config.server,
+            timeout_s=timeout_s or settings.startup_timeout_s,
             retries=settings.startup_retries,
         )
         async with contextlib.aclosing(phases):
             async for event in phases:
                 self.phase = event
-                self._emit("phase", event)
+                self._emit(event)
                 if event.changed and event.phase in (Phase.CREATED, Phase.RUNNING):
                     await self.refresh_status()
 
-    async def _do_stop(self, backend: PodmanBackend | ProcessBackend) -> None:
-        await backend.stop()
+    async def _do_stop(self, backend: PodmanBackend | ProcessBackend, timeout: float | None) -> None:
+        await backend.stop(timeout)
 
-    async def _do_restart(self, backend: PodmanBackend | ProcessBackend) -> None:
+    async def _do_restart(
+        self, backend: PodmanBackend | ProcessBackend, timeout: float | None, wait: bool
+    ) -> None:
         status = await backend.status()
         if status.state is ServiceState.ABSENT:
             self._set_error(f"{backend.name} does not exist: start it first (u)")
             return
         self.phase = None
-        await backend.restart()
-        await self._wait_ready(backend)
+        await backend.restart(timeout)
+        if wait:
+            await self._wait_ready(backend)
 
     async def _do_remove(self, backend: PodmanBackend | ProcessBackend) -> None:
         await backend.remove()
         self.changes = []
         self.phase = None
+
+    async def _recreate(self, backend: PodmanBackend) -> None:
+        """Replace the container with one made from the config (not started: the phases start it)."""
+        changes = await backend.recreate(start=False)
+        self.changes = []
+        self._emit(ChangesFound(()))
+        if changes:
+            self._emit(Notice("info", f"recreated {backend.name}: " + "; ".join(map(str, changes))))
+        await self.refresh_status()
 
     async def _do_recreate(self, backend: PodmanBackend) -> None:
         self.phase = None
@@ -480,12 +554,7 @@ class LifecycleManager:
             self._set_busy("pulling")
             await self._pull(backend)
             self._set_busy("recreating")
-        changes = await backend.recreate(start=False)
-        self.changes = []
-        self._emit("changes", [])
-        if changes:
-            self._emit("notice", Notice("info", f"recreated {backend.name}: " + "; ".join(map(str, changes))))
-        await self.refresh_status()
+        await self._recreate(backend)
         await self._wait_ready(backend)
 
 
@@ -504,4 +573,4 @@ def _failed_checks(failed: list[PreflightCheck]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["LifecycleManager", "LifecycleUpdate"]
+__all__ = ["LifecycleManager"]

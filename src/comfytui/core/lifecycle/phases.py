@@ -5,7 +5,8 @@ also yields the latest log line (``changed=False``, at most about once a second)
 why a start takes long (first-start copying, Manager cache refresh, custom nodes importing).
 
 Readiness is ``GET /system_stats`` answering 200, then a websocket ``/ws?clientId=...`` whose
-first ``status`` message arrives. A container (or process) that exits meanwhile ends the machine
+first ``status`` message arrives; both go through ``ComfyClient`` built from ``server`` (the
+``[server]`` settings), so a gateway in front of ComfyUI gets its credentials. A container (or process) that exits meanwhile ends the machine
 with a ``FAILED`` event and then ``StartupFailed`` (exit code and last log lines); so does the
 timeout. With ``retries`` the backend is restarted that many times before giving up.
 """
@@ -14,28 +15,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 
-import httpx
-
-from comfytui.core.comfy.client import websocket_url
-from comfytui.core.config import is_loopback_url
+from comfytui.core.comfy.client import ComfyClient, websocket_url
+from comfytui.core.config import ServerSettings
 from comfytui.core.lifecycle.backend import Backend
 from comfytui.core.lifecycle.types import Phase, PhaseChanged, ServiceState, StartupFailed
 
 LAST_LINES = 20
 
 
-async def check_http(client: httpx.AsyncClient, url: str) -> int | None:
-    """Status code of ``GET /system_stats``, None when nothing answers."""
-    try:
-        response = await client.get(url.rstrip("/") + "/system_stats")
-    except httpx.HTTPError:
-        return None
-    return response.status_code
+PROBE_TIMEOUT_S = 2.0
+
+
+def probe_settings(url: str, server: ServerSettings | None, headers: Mapping[str, str] | None) -> ServerSettings:
+    """The ``[server]`` settings (gateway auth included) aimed at ``url``, with a short timeout."""
+    base = server or ServerSettings()
+    extra = {**base.headers, **(headers or {})}
+    return dataclasses.replace(base, url=url, timeout_s=PROBE_TIMEOUT_S, headers=extra)
 
 
 async def first_status_message(url: str, headers: Mapping[str, str], timeout_s: float = 10.0) -> dict:
@@ -73,6 +74,7 @@ async def startup(
     backend: Backend,
     *,
     url: str | None = None,
+    server: ServerSettings | None = None,
     headers: Mapping[str, str] | None = None,
     timeout_s: float = 600.0,
     retries: int = 0,
@@ -80,9 +82,11 @@ async def startup(
     ws_timeout_s: float = 15.0,
     log_interval_s: float = 1.0,
 ) -> AsyncIterator[PhaseChanged]:
-    """Bring ``backend`` up and report each phase; raises ``StartupFailed`` after a FAILED event."""
+    """Bring ``backend`` up and report each phase; raises ``StartupFailed`` after a FAILED event.
+
+    ``server``: the ``[server]`` settings whose gateway auth and headers the probes carry (``url``
+    defaults to the backend's); ``headers`` adds to them."""
     url = url or backend.url
-    headers = dict(headers or {})
     began = time.monotonic()
 
     def event(
@@ -117,7 +121,7 @@ async def startup(
                         latest[0] = line.text
 
     deadline = began + timeout_s
-    async with httpx.AsyncClient(headers=headers, timeout=2.0, trust_env=not is_loopback_url(url)) as client:
+    async with ComfyClient(probe_settings(url, server, headers)) as client:
         attempt = 1
         while True:
             if attempt == 1:
@@ -158,7 +162,7 @@ async def startup(
                                 last_lines=await _last_lines(backend),
                             )
                             break
-                    code = await check_http(client, url)
+                    code = await client.probe()
                     if code == 200:
                         ready = True
                         break
@@ -178,7 +182,7 @@ async def startup(
                     )
                     try:
                         await first_status_message(
-                            url, headers, min(ws_timeout_s, max(1.0, deadline - time.monotonic()))
+                            url, client.request_headers, min(ws_timeout_s, max(1.0, deadline - time.monotonic()))
                         )
                     except Exception as exc:  # noqa: BLE001 - any websocket failure fails the start
                         failure = StartupFailed(

@@ -22,11 +22,11 @@ from comfytui.core.config import Config, ContainerSettings
 from comfytui.core.errors import LifecycleError
 from comfytui.core.lifecycle._threads import iterate_in_thread, shutdown_response
 from comfytui.core.lifecycle.preflight import (
-    check_cdi,
     check_mounts,
     check_port,
     check_selinux,
     check_socket_error,
+    container_gpu_checks,
 )
 from comfytui.core.lifecycle.spec import ContainerSpec, detect_gpu, split_image_ref
 from comfytui.core.lifecycle.types import (
@@ -320,7 +320,12 @@ class PodmanBackend:
     async def diff(self) -> list[Change]:
         """How the existing container differs from the wanted spec ([] when absent or identical)."""
         data = await self.inspect()
-        return [] if data is None else self.spec.diff(data)
+        if data is None:
+            return []
+        client = await self.connect()  # the local image's id: a pulled new id offers a recreate
+        image = await self._call(lambda: client.images.get(self.image).id if client.images.exists(self.image) else None,
+                                 what="image id")
+        return self.spec.diff(data, image_id=image)
 
     # ------------------------------------------------------------------ pulling
     async def pull(self, ref: str | None = None) -> AsyncIterator[PullProgress]:
@@ -528,7 +533,7 @@ class PodmanBackend:
             host = "127.0.0.1" if spec.network == "host" else spec.ports[0].host_ip
             checks.append(await asyncio.to_thread(check_port, host, spec.listen_port))
         if spec.gpu:
-            checks.append(await asyncio.to_thread(check_cdi))
+            checks += await asyncio.to_thread(container_gpu_checks, spec.image, True, spec.init, backend.socket_uri)
         else:
             notes = [n.text for n in spec.notices if n.text.startswith("CPU mode")]
             checks.append(PreflightCheck("gpu", True, notes[0] if notes else "CPU mode"))

@@ -169,3 +169,145 @@ def check_selinux(
 def check_socket_error(exc: LifecycleError) -> PreflightCheck:
     message, _, fix = str(exc).partition(": enable")
     return PreflightCheck("podman", False, message, ("enable" + fix) if fix else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# GPU container checks: CDI host paths, the driver's CUDA against the image tag, catatonit
+
+NVIDIA_VERSION_FILE = "/proc/driver/nvidia/version"
+# The oldest Linux driver for each CUDA release (NVIDIA's CUDA release notes, table 3).
+CUDA_MIN_DRIVER: dict[tuple[int, int], tuple[int, ...]] = {
+    (13, 0): (580, 65, 6), (12, 9): (575, 51, 3), (12, 8): (570, 26), (12, 6): (560, 28, 3),
+    (12, 5): (555, 42, 2), (12, 4): (550, 54, 14), (12, 3): (545, 23, 6), (12, 2): (535, 54, 3),
+    (12, 1): (530, 30, 2), (12, 0): (525, 60, 13), (11, 8): (520, 61, 5),
+}
+CATATONIT_PATHS = ("/usr/libexec/podman/catatonit", "/usr/libexec/catatonit/catatonit", "/usr/bin/catatonit")
+
+
+def cuda_of_tag(image: str) -> tuple[int, int] | None:
+    """The CUDA an image tag is built for: ``…:cu130-slim-v2`` → (13, 0), ``cu126`` → (12, 6)."""
+    tag = image.rsplit("/", 1)[-1].partition(":")[2]
+    found = re.match(r"cu(\d{2,3})(?!\d)", tag)
+    if not found:
+        return None
+    digits = found.group(1)
+    return int(digits[:-1]), int(digits[-1])
+
+
+def read_driver_version(path: str | os.PathLike[str] = NVIDIA_VERSION_FILE) -> str | None:
+    """The loaded kernel module's version (``580.65.06``), without NVML; None without a driver."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    found = re.search(r"\b(\d{3}\.\d+(?:\.\d+)?)\b", text)
+    return found.group(1) if found else None
+
+
+def cuda_of_driver(driver: str) -> tuple[int, int] | None:
+    """The newest CUDA a driver version supports, from ``CUDA_MIN_DRIVER``."""
+    try:
+        have = tuple(int(x) for x in driver.split("."))
+    except ValueError:
+        return None
+    fits = [cuda for cuda, need in CUDA_MIN_DRIVER.items() if have >= need]
+    return max(fits) if fits else None
+
+
+def check_cuda_driver(image: str, cuda_driver: tuple[int, int] | None = None,
+                      driver_version: str | None = None) -> PreflightCheck | None:
+    """Is the driver new enough for the image tag's CUDA? ``cuda_driver`` from NVML
+    (``nvmlSystemGetCudaDriverVersion``) when the caller has it, else derived from ``driver_version``
+    (read from /proc when not given). None when the tag names no CUDA or no driver is known."""
+    wanted = cuda_of_tag(image)
+    if wanted is None:
+        return None
+    driver_version = driver_version or read_driver_version()
+    have = cuda_driver or (cuda_of_driver(driver_version) if driver_version else None)
+    if have is None:
+        return None
+    need_driver = ".".join(map(str, CUDA_MIN_DRIVER.get(wanted, ())))
+    label = f"driver {driver_version}" if driver_version else "the driver"
+    if have >= wanted:
+        return PreflightCheck("cuda", True, f"{label} supports CUDA {have[0]}.{have[1]}; the image needs {wanted[0]}.{wanted[1]}")
+    fitting = sorted(c for c in CUDA_MIN_DRIVER if c <= have and c >= (12, 6))
+    tag = image.rsplit("/", 1)[-1].partition(":")[2]
+    suggestion = (re.sub(r"^cu\d{2,3}", f"cu{fitting[-1][0]}{fitting[-1][1]}", tag) if fitting else "")
+    return PreflightCheck(
+        "cuda", False,
+        f"{label} supports CUDA up to {have[0]}.{have[1]}, but {image} is built for CUDA {wanted[0]}.{wanted[1]}"
+        + (f" (needs driver ≥ {need_driver})" if need_driver else "") + ": ComfyUI would fail to start on the GPU",
+        (f'set container.tag = "{suggestion}" (check that the image publishes it), or ' if suggestion else "")
+        + "update the NVIDIA driver",
+    )
+
+
+def cdi_host_paths(dirs: Sequence[str | os.PathLike[str]] = CDI_DIRS) -> dict[str, list[str]]:
+    """{CDI spec file: the ``hostPath``s it names} for the nvidia.com/gpu specs in ``dirs``."""
+    out: dict[str, list[str]] = {}
+    for folder in dirs:
+        root = Path(folder)
+        if not root.is_dir():
+            continue
+        for path in sorted(root.iterdir()):
+            if path.suffix not in (".yaml", ".yml", ".json"):
+                continue
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if "nvidia.com/gpu" not in text:
+                continue
+            out[str(path)] = re.findall(r"""["']?hostPath["']?\s*:\s*["']?([^"',\s}]+)""", text)
+    return out
+
+
+def check_cdi_host_paths(dirs: Sequence[str | os.PathLike[str]] = CDI_DIRS) -> PreflightCheck | None:
+    """A CDI spec written for an older driver names libraries that are gone: podman fails on them."""
+    missing = [(spec, p) for spec, paths in cdi_host_paths(dirs).items() for p in paths if not os.path.exists(p)]
+    if not missing:
+        return None
+    shown = ", ".join(p for _, p in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    return PreflightCheck(
+        "cdi", False,
+        f"the CDI spec {missing[0][0]} names host paths that do not exist: {shown} "
+        "(usually: the driver was updated after the spec was generated)",
+        f"regenerate it: `{CDI_FIX}`",
+    )
+
+
+def check_catatonit(paths: Sequence[str] = CATATONIT_PATHS) -> PreflightCheck:
+    import shutil
+
+    found = shutil.which("catatonit") or next((p for p in paths if os.access(p, os.X_OK)), None)
+    if found:
+        return PreflightCheck("init", True, f"container.init: podman's init is {found}")
+    return PreflightCheck(
+        "init", False, "container.init = true but catatonit (podman's init) is not installed",
+        "install it (`apt-get install catatonit` / `dnf install catatonit`), or set container.init = false",
+    )
+
+
+def container_gpu_checks(image: str, gpu: bool, init: bool, socket_uri: str = "",
+                         cdi_dirs: Sequence[str | os.PathLike[str]] = CDI_DIRS,
+                         cuda_driver: tuple[int, int] | None = None) -> list[PreflightCheck]:
+    """The host-side checks for a container start: CDI (spec and host paths), CUDA vs tag, catatonit.
+
+    A remote podman socket (ssh://, tcp://) means those files are on another machine: say so
+    instead of checking this one.
+    """
+    if socket_uri and not socket_uri.startswith("unix://"):
+        return [PreflightCheck("cdi", True, f"the podman socket is remote ({socket_uri}): CDI specs, the driver "
+                                            "and catatonit on that host cannot be checked from here", blocking=False)]
+    checks: list[PreflightCheck] = []
+    if gpu:
+        checks.append(check_cdi(cdi_dirs))
+        paths = check_cdi_host_paths(cdi_dirs)
+        if paths is not None:
+            checks.append(paths)
+        cuda = check_cuda_driver(image, cuda_driver)
+        if cuda is not None:
+            checks.append(cuda)
+    if init:
+        checks.append(check_catatonit())
+    return checks

@@ -35,6 +35,11 @@ SPEC_LABEL = "io.comfytui.spec"
 """Label holding the spec's material fields as JSON, for an exact diff on the next ``up``."""
 
 GPU_DEVICE = "nvidia.com/gpu=all"
+CUDA_ORDER_ENV = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+"""CUDA's default order is "fastest first"; NVML's (and nvidia-smi's) is by PCI bus: make index N the same GPU."""
+# The image sets PIP_USER=true: packages custom nodes install land in /root/.local, downloads in
+# /root/.cache. Named volumes keep both across a recreate (a new image would otherwise lose them).
+USER_VOLUMES = {"local": "/root/.local", "cache": "/root/.cache"}
 COMFY_ROOT = "/root/ComfyUI"
 # Data folders at the yanwk/comfyui-boot v2 paths, and where they live under ``storage``
 # (the layout of its docker-compose.yml).
@@ -79,6 +84,17 @@ def _image_ref(image: str, tag: str) -> str:
     if "@" in image or ":" in image.rsplit("/", 1)[-1] or not tag:
         return image
     return f"{image}:{tag}"
+
+
+def gpu_devices(gpus: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """CDI device names: ``[]`` → all GPUs; ``["1"]`` → ``nvidia.com/gpu=1``; UUIDs and MIG ``0:1`` alike."""
+    wanted = [str(g).strip() for g in gpus if str(g).strip()]
+    if not wanted or "all" in wanted:
+        return (GPU_DEVICE,)
+    for g in wanted:
+        if not re.fullmatch(r"\d+(:\d+)?|(GPU|MIG)-[0-9A-Za-z-]+", g):
+            raise ConfigError(f"container.gpus: {g!r} is not a GPU index, UUID (GPU-…) or MIG device (0:1)")
+    return tuple(f"nvidia.com/gpu={g}" for g in dict.fromkeys(wanted))
 
 
 def parse_mount(text: str) -> MountInfo:
@@ -172,6 +188,10 @@ class ContainerSpec:
                 f"(known: {', '.join(DATA_FOLDERS)}; use extra_mounts for anything else)"
             )
         mounts += [parse_mount(text) for text in settings.extra_mounts]
+        taken = {m.destination for m in mounts}
+        for suffix, target in USER_VOLUMES.items():
+            if target not in taken:
+                mounts.append(MountInfo(f"{settings.name}-{suffix}", target, False, "volume"))
         targets = [m.destination for m in mounts]
         dupes = {t for t in targets if targets.count(t) > 1}
         if dupes:
@@ -179,11 +199,13 @@ class ContainerSpec:
 
         gpu = settings.gpu == "nvidia" or (settings.gpu == "auto" and gpu_present)
         cli_args = settings.cli_args.strip()
+        # label=disable in both modes, as the image's own podman instructions do: the data folders
+        # are bind mounts that SELinux would otherwise hide from the container
+        security_opt: tuple[str, ...] = ("label=disable",)
         if gpu:
-            devices: tuple[str, ...] = (GPU_DEVICE,)
-            security_opt: tuple[str, ...] = ("label=disable",)
+            devices: tuple[str, ...] = gpu_devices(settings.gpus)
         else:
-            devices, security_opt = (), ()
+            devices = ()
             if "--cpu" not in shlex.split(cli_args):
                 cli_args = f"{cli_args} --cpu".strip()
             why = (
@@ -196,7 +218,8 @@ class ContainerSpec:
                     'set container.gpu = "nvidia" to ask for the GPU through CDI',
                 )
             )
-        env = {"CLI_ARGS": cli_args, **{k: v for k, v in settings.env.items() if k != "CLI_ARGS"}}
+        env = {"CLI_ARGS": cli_args, **(CUDA_ORDER_ENV if gpu else {}),
+               **{k: v for k, v in settings.env.items() if k != "CLI_ARGS"}}
         if "CLI_ARGS" in settings.env:
             raise ConfigError("container.env: set CLI_ARGS through container.cli_args")
         return cls(
@@ -299,17 +322,32 @@ class ContainerSpec:
         return kwargs
 
     # ------------------------------------------------------------------ comparing
-    def diff(self, existing_inspect: Mapping[str, Any]) -> list[Change]:
-        """What would change if the existing container were recreated from this spec ([] if nothing)."""
+    def diff(self, existing_inspect: Mapping[str, Any], image_id: str | None = None) -> list[Change]:
+        """What would change if the existing container were recreated from this spec ([] if nothing).
+
+        ``image_id``: the id the local image ``self.image`` has now. After a pull brought a new one,
+        the container still runs the old id: that is a change too, so recreate is offered.
+        """
         config = existing_inspect.get("Config") or {}
         labels = config.get("Labels") or {}
+        image_changes = _image_id_change(self.image, existing_inspect.get("Image"), image_id)
         if labels.get(SPEC_HASH_LABEL) == self.spec_hash:
-            return []
+            return image_changes
         try:
             old = json.loads(labels[SPEC_LABEL])
         except (KeyError, TypeError, ValueError):
             old = _material_from_inspect(existing_inspect)
-        return _diff_material(old, self.material())
+        return image_changes + _diff_material(old, self.material())
+
+
+def _image_id_change(ref: str, running: Any, local: str | None) -> list[Change]:
+    if not local or not isinstance(running, str) or not running:
+        return []
+    strip = lambda v: v.removeprefix("sha256:")  # noqa: E731 - podman reports both forms
+    if strip(running) == strip(local) or strip(local).startswith(strip(running)) or strip(running).startswith(strip(local)):
+        return []
+    return [Change("image_id", strip(running)[:12], strip(local)[:12],
+                   f"image {ref} was updated ({strip(running)[:12]} → {strip(local)[:12]}): recreate to use it")]
 
 
 def _material_from_inspect(data: Mapping[str, Any]) -> dict[str, Any]:

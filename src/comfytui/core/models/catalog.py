@@ -24,7 +24,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from comfytui.core.comfy.server_info import ServerInfo, ServerModelFile
+from comfytui.core.comfy.client import ComfyClient
+from comfytui.core.comfy.types import ServerModelFile
 from comfytui.core.config import (
     Config,
     is_loopback_url,  # noqa: F401 (re-exported)
@@ -303,13 +304,13 @@ class ModelCatalog:
     ``async with ModelCatalog(config) as catalog`` or ``aclose()``).
     """
 
-    def __init__(self, config: Config, *, info: ServerInfo | None = None,
+    def __init__(self, config: Config, *, info: ComfyClient | None = None,
                  extra_roots: Sequence[str | os.PathLike[str]] = (), use_server_paths: bool | None = None,
                  hash_cache: HashCache | None = None) -> None:
         self.config = config
         self.settings = config.models
         self._own_info = info is None
-        self.info = info or ServerInfo(config.server)
+        self.info = info or ComfyClient(config.server)
         self.extra_roots = [Path(r) for r in extra_roots]
         if use_server_paths is None:
             mode = self.settings.server_paths

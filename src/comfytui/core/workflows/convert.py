@@ -38,8 +38,14 @@ TYPE_RENAMES = {
 }
 """Node types the frontend renames when it loads a workflow."""
 
-TITLE_OVERRIDES = {"PreviewAny": "Preview Any", "Preview3D": "Preview 3D"}
-"""The English locale's default titles where they differ from object_info display_name."""
+TITLE_OVERRIDES = {
+    "EmptyHunyuanLatentVideo": "EmptyHunyuanLatentVideo",
+    "Load3D": "Load 3D",
+    "Preview3D": "Preview 3D",
+    "PreviewAny": "Preview Any",
+}
+"""The frontend's default node titles (its English locale) where they differ from object_info
+display_name, as measured by scripts/frontend-reference (tests/workflow/frontend_reference/node_titles.json)."""
 
 FRONTEND_TRAILING_WIDGETS: dict[str, tuple[str, ...]] = {
     "SaveGLB": ("image",),

@@ -19,7 +19,7 @@ WORKFLOW_SUFFIXES = (".json", ".png", ".webp")
 def bundled_workflows_dir() -> Path | None:
     """The bundled workflows: inside the installed package, or the repo's ``workflows/``."""
     here = Path(__file__).resolve()
-    for candidate in (here.parent.parent / "bundled_workflows", here.parents[3] / "workflows"):
+    for candidate in (here.parents[2] / "bundled_workflows", here.parents[4] / "workflows"):
         if candidate.is_dir():
             return candidate
     return None

@@ -6,8 +6,8 @@ holding GPU memory with their container (or process) name and a ComfyUI marker. 
 models and ``f`` frees memory (``POST /free``), each after a y/N confirmation; the before/after the
 server reported is shown under the table. Esc goes back.
 
-Samples come from the app's ``GpuFeed`` (the dashboard's Devices pane runs the loop), so opening
-this screen starts no second NVML loop.
+Samples come from the app's ``GpuFeed`` and ``/system_stats`` from the app's shared poller (the
+app runs both loops), so opening this screen starts no second NVML loop and no second poll.
 """
 
 from __future__ import annotations
@@ -18,30 +18,29 @@ from typing import Any
 
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from comfytui.core.comfy.server_info import FreeResult, ServerInfo
+from comfytui.core.comfy.stats import StatsSample
+from comfytui.core.comfy.types import FreeResult
 from comfytui.core.errors import ComfyTuiError
+from comfytui.core.gpu.feed import GpuFeed
 from comfytui.core.gpu.sampler import GpuSnapshot
 from comfytui.tui.format import size
 from comfytui.tui.screens.confirm import ConfirmScreen
+from comfytui.tui.services import Services, changes_server
 from comfytui.tui.widgets.gpu_panel import (
     GpuCard,
-    GpuFeed,
     bar,
-    gpu_feed,
     is_comfyui,
     match_device,
     process_owner,
     server_devices,
     torch_line,
 )
-
-SERVER_REFRESH_S = 3.0
 
 
 def server_text(stats: Mapping[str, Any] | None, error: str | None = None) -> Text:
@@ -117,19 +116,17 @@ class GpuScreen(Screen[None]):
         Binding("r", "refresh", "Refresh", id="gpu.refresh", tooltip="Sample the GPUs and /system_stats now"),
     ]
 
-    def __init__(self, app: App[Any]) -> None:
+    def __init__(self, services: Services) -> None:
         super().__init__()
-        self.comfy_app = app
-        config = getattr(app, "config", None)
-        self.managed_container: str | None = config.container.name if config is not None else None
-        self.feed: GpuFeed = gpu_feed(app)
-        self.info: ServerInfo | None = ServerInfo(config.server) if config is not None else None
+        self.services = services
+        self.managed_container: str | None = services.managed_container
+        self.feed: GpuFeed = services.gpu_feed
         self.stats: dict[str, Any] | None = None
         self.stats_error: str | None = None
         self.snapshot: GpuSnapshot | None = None
         self.free_results: list[FreeResult] = []
         """Every ``POST /free`` this screen sent, in order."""
-        self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
         self._card_indices: tuple[int, ...] | None = None
 
     def compose(self) -> ComposeResult:
@@ -147,30 +144,26 @@ class GpuScreen(Screen[None]):
         procs = self.query_one("#procs", DataTable)
         procs.border_title = "Processes"
         procs.add_columns("GPU", "PID", "Container / process", "Name", "VRAM", "Kind", "")
-        session = getattr(self.comfy_app, "session", None)
-        if session is not None and getattr(session, "system_stats", None):
-            self.stats = session.system_stats
+        poller = self.services.stats_poller
+        if poller.latest is not None:
+            self._on_stats(poller.latest)
         self._render_server()
-        self._unsubscribe = self.feed.subscribe(self._on_snapshot)
+        self._unsubscribe = [self.feed.subscribe(self._on_snapshot), poller.subscribe(self._on_stats)]
         if self.feed.latest is not None:
             self._on_snapshot(self.feed.latest)
         else:
             self.sample_now()
         self.refresh_server()
-        self.set_interval(SERVER_REFRESH_S, self.refresh_server)
         self.set_interval(self.feed.interval_s, self._sample_if_stale)
 
     def _sample_if_stale(self) -> None:
-        # the dashboard's Devices pane normally runs the sampling loop; sample here if it does not
+        # the app normally runs the sampling loop; sample here if it does not
         if self.feed.is_stale():
             self.sample_now()
 
     def on_unmount(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        if self.info is not None:  # closed by an app worker: awaiting here would hold up the app's teardown
-            self.app.run_worker(self.info.aclose(), group="gpu-screen-close", exit_on_error=False,
-                                description="closing the GPU screen's HTTP client")
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
 
     # -- data
 
@@ -184,16 +177,14 @@ class GpuScreen(Screen[None]):
 
     @work(exclusive=True, group="gpu-screen-stats", exit_on_error=False, description="reading /system_stats")
     async def refresh_server(self) -> None:
-        if self.info is None:
+        """Poll the shared poller now; its subscribers (this screen too) get the answer."""
+        await self.services.stats_poller.refresh()
+
+    def _on_stats(self, sample: StatsSample) -> None:
+        self.stats_error = sample.error
+        self.stats = sample.stats.raw if sample.stats is not None else None
+        if not self.is_mounted:
             return
-        try:
-            stats = await self.info.system_stats()
-        except ComfyTuiError as exc:
-            self.stats_error = exc.message
-            self.stats = None
-        else:
-            self.stats_error = None
-            self.stats = stats.raw
         self._render_server()
         if self.snapshot is not None:
             self._render_gpus(self.snapshot)
@@ -242,9 +233,9 @@ class GpuScreen(Screen[None]):
             card = next(iter(found), None)
             if card is None:
                 continue
-            card.show(gpu, match_device(gpu, devices),
-                      self.feed.sampler.series(gpu.index, "util_gpu"),
-                      self.feed.sampler.series(gpu.index, "memory_percent"))
+            card.show(gpu, match_device(gpu, devices, len(snapshot.gpus)),
+                      self.feed.sampler.series(gpu.key, "util_gpu"),
+                      self.feed.sampler.series(gpu.key, "memory_percent"))
         cursor = procs.cursor_row
         procs.clear()
         rows = [p for g in snapshot.gpus for p in g.processes]
@@ -262,12 +253,8 @@ class GpuScreen(Screen[None]):
         self.free_memory(unload_only)
 
     @work(exclusive=True, group="gpu-free", exit_on_error=False, description="POST /free")
+    @changes_server
     async def free_memory(self, unload_only: bool) -> None:
-        if getattr(self.comfy_app, "readonly", False):
-            self.notify("read-only mode: this would change the server", severity="warning")
-            return
-        if self.info is None:
-            return
         if unload_only:
             question, detail = "Unload all models?", "POST /free {unload_models: true}. The next job loads them again."
         else:
@@ -280,7 +267,7 @@ class GpuScreen(Screen[None]):
         result_box = self.query_one("#free-result", Static)
         result_box.update(Text("POST /free … (waiting for the server)", style="dim"))
         try:
-            result = await self.info.free_memory(unload_models=True, free_memory=not unload_only)
+            result = await self.services.session.client.free(unload_models=True, free_memory=not unload_only)
         except ComfyTuiError as exc:
             result_box.update(Text(f"POST /free failed: {exc.message}", style="red"))
             self.notify(exc.message, severity="error")

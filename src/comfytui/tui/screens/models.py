@@ -20,7 +20,7 @@ from typing import Any, get_args
 
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
@@ -39,6 +39,7 @@ from comfytui.core.models.catalog import (
     format_bytes,
     sort_entries,
 )
+from comfytui.tui.services import Services
 
 SORT_KEYS: tuple[SortKey, ...] = get_args(SortKey)
 ALL = "__all__"
@@ -155,11 +156,11 @@ class ModelsScreen(Screen[None]):
         Binding("r", "refresh", "Refresh", id="models.refresh", tooltip="List the folders again"),
     ]
 
-    def __init__(self, app: App[Any], *, catalog: ModelCatalog | None = None) -> None:
+    def __init__(self, services: Services, *, catalog: ModelCatalog | None = None) -> None:
         super().__init__()
-        self.comfy_app = app
+        self.services = services
         self._own_catalog = catalog is None
-        self.catalog = catalog or ModelCatalog(app.config)  # type: ignore[attr-defined]
+        self.catalog = catalog or ModelCatalog(services.config)
         self.listing: ModelListing | None = None
         self.entries: list[ModelEntry] = []
         self.shown: list[ModelEntry] = []

@@ -1,7 +1,7 @@
 """The parameter form: edit a workflow's inputs, check them, queue a batch, save a copy.
 
-``WorkflowFormScreen(app, entry)`` loads the entry (converting editor-format graphs with the
-server's cached ``/object_info``), shows the editable inputs grouped by node title with typed
+``WorkflowFormScreen(services, entry)`` loads the entry through ``core.workflows.form`` (which
+converts editor-format graphs with the server's cached ``/object_info``), shows the editable inputs grouped by node title with typed
 widgets (numbers with their ranges, combos with the server's choices: the installed models for
 loader inputs, multi-line text areas for prompts), flags bad values inline as they are typed, and
 on submit runs the preflight (unknown node types, missing models, missing inputs, incompatible
@@ -13,12 +13,9 @@ F10 or Ctrl+Enter queues (Enter on the Queue button too); Ctrl+S saves a copy; E
 
 from __future__ import annotations
 
-import asyncio
-import copy
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -30,66 +27,24 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static, TextArea
 
 from comfytui.core.errors import ComfyTuiError, NodeInputError, PromptRejected
-from comfytui.core.workflows.batch import batch_name, build_batch, job_label
+from comfytui.core.workflows.form import (
+    FormData,
+    apply_edits,
+    field_limits,
+    format_number,
+    is_edit,
+    load_form,
+    parse_value,
+)
 from comfytui.core.workflows.library import WorkflowEntry
-from comfytui.core.workflows.params import SEED_MODES, Param, editable_params
-from comfytui.core.workflows.preflight import fetch_models_by_folder, model_folder, preflight
-
-if TYPE_CHECKING:
-    from comfytui.core.workflows.load import LoadedWorkflow
-
-FALLBACK_LIMITS: dict[str, tuple[float | None, float | None]] = {
-    "width": (64, 4096),
-    "height": (64, 4096),
-    "steps": (1, 150),
-    "cfg": (0.1, 20.0),
-    "seed": (0, None),
-    "noise_seed": (0, None),
-}
-"""Limits where the server gives none: the seed integration's text-to-image limits."""
-
-
-def field_limits(param: Param) -> tuple[float | None, float | None]:
-    lo, hi = FALLBACK_LIMITS.get(param.input_name, (None, None))
-    return (param.min if param.min is not None else lo, param.max if param.max is not None else hi)
-
-
-def _fmt(number: float | None) -> str:
-    if number is None:
-        return ""
-    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+from comfytui.core.workflows.params import SEED_MODES, Param
+from comfytui.core.workflows.preflight import model_folder, preflight
+from comfytui.tui.services import Services, refuse_if_readonly
 
 
 def parse_field(param: Param, raw: Any, choices: tuple[Any, ...] | None = None) -> tuple[Any, str | None]:
-    """``(value, error)`` for what the user entered; ``error`` is the inline message, or None."""
-    kind = param.kind
-    if kind in ("INT", "FLOAT"):
-        text = str(raw).strip()
-        try:
-            value: Any = int(text) if kind == "INT" else float(text)
-        except ValueError:
-            what = "a whole number" if kind == "INT" else "a number"
-            return raw, f"not {what}: '{text}'" if text else f"enter {what}"
-        if kind == "FLOAT" and not math.isfinite(value):
-            return raw, "enter a finite number"
-        lo, hi = field_limits(param)
-        if lo is not None and value < lo:
-            return value, f"{_fmt(value)} is below the minimum {_fmt(lo)}"
-        if hi is not None and value > hi:
-            return value, f"{_fmt(value)} is above the maximum {_fmt(hi)}"
-        return value, None
-    if kind == "COMBO":
-        options = choices if choices is not None else (param.choices or ())
-        if raw is Select.NULL or raw is None:
-            return None, "choose a value"
-        if options and raw not in options:
-            return raw, f"'{raw}' is not among the server's {len(options)} choices"
-        if not options:
-            return raw, f"'{raw}': the server offers no choices here (nothing installed?)"
-        return raw, None
-    if kind == "BOOLEAN":
-        return bool(raw), None
-    return str(raw), None
+    """``parse_value`` for a widget's value (a blank Select means nothing chosen)."""
+    return parse_value(param, None if raw is Select.NULL else raw, choices)
 
 
 @dataclass
@@ -172,16 +127,13 @@ class WorkflowFormScreen(Screen[None]):
         Binding("ctrl+s", "save", "Save as…", id="form.save", tooltip="Save the edited workflow as a new file"),
     ]
 
-    def __init__(self, app: Any, entry: WorkflowEntry) -> None:
+    def __init__(self, services: Services, entry: WorkflowEntry) -> None:
         super().__init__()
-        self.comfy_app = app
+        self.services = services
         self.entry = entry
-        self.loaded: LoadedWorkflow | None = None
-        self.base_prompt: dict[str, Any] = {}
-        self.object_info: dict[str, Any] = {}
-        self.models_by_folder: dict[str, list[str]] = {}
+        self.data: FormData | None = None
+        """The loaded workflow (None while loading or when it cannot be opened)."""
         self.fields: list[Field] = []
-        self.warnings: list[str] = []
         self.problems: list[NodeInputError] = []
         self.ready = False
         self.busy = False
@@ -214,9 +166,9 @@ class WorkflowFormScreen(Screen[None]):
         text = Text()
         text.append(self.entry.name, style="bold")
         text.append(f"  {self.entry.source}", style="dim")
-        if self.loaded is not None:
-            text.append(f" · {self.loaded.format}", style="dim")
-            text.append(f" · {len(self.base_prompt)} nodes · {len(self.fields)} inputs", style="dim")
+        if self.data is not None:
+            text.append(f" · {self.data.loaded.format}", style="dim")
+            text.append(f" · {len(self.data.base_prompt)} nodes · {len(self.fields)} inputs", style="dim")
         return text
 
     def on_mount(self) -> None:
@@ -224,40 +176,19 @@ class WorkflowFormScreen(Screen[None]):
 
     # -- loading
 
-    @property
-    def session(self) -> Any:
-        return self.comfy_app.session
-
     @work(exclusive=True, group="form-load", exit_on_error=False, description="loading a workflow")
     async def load(self) -> None:
-        from comfytui.core.workflows.convert import editor_to_api
-        from comfytui.core.workflows.prompts import ObjectInfoCache
-        from comfytui.core.workflows.sources import load_entry
-
-        client = self.session.client
         status = self.query_one("#form-status", Static)
         try:
-            ttl = self.comfy_app.config.workflows.object_info_ttl_s
-            cache = _cache_for(ttl, ObjectInfoCache)
-            self.object_info = await cache.get(client)
-            self.loaded = await load_entry(self.entry, client)
-            if self.loaded.prompt is not None and self.loaded.format == "api":
-                prompt = self.loaded.prompt
-            elif self.loaded.workflow is not None:
-                result = await asyncio.to_thread(editor_to_api, self.loaded.workflow, self.object_info)
-                prompt = result.prompt
-                self.warnings = list(result.warnings)
-            else:
-                prompt = self.loaded.prompt or {}
-            self.base_prompt = copy.deepcopy(prompt)
-            params = editable_params(self.base_prompt, self.object_info)
-            folders = {f for p in params if p.kind == "COMBO" and (f := model_folder(p.class_type, p.input_name))}
-            self.models_by_folder = await fetch_models_by_folder(client, folders)
+            data = await load_form(
+                self.entry, self.services.session.client, object_info_ttl_s=self.services.config.workflows.object_info_ttl_s
+            )
         except ComfyTuiError as exc:
             status.update(Text(f"cannot open {self.entry.name}:\n{exc}", style="bold red"))
             self.notify(str(exc), title=f"cannot open {self.entry.name}", severity="error", timeout=12)
             return
-        self.fields = [Field(i, p, self._choices_for(p)) for i, p in enumerate(params)]
+        self.data = data
+        self.fields = [Field(i, p, data.choices_for(p)) for i, p in enumerate(data.params)]
         await status.remove()
         body = self.query_one("#form-body", VerticalScroll)
         await body.mount_all(self._field_widgets())
@@ -265,23 +196,14 @@ class WorkflowFormScreen(Screen[None]):
             await body.mount(Static("this workflow has no literal inputs to edit", classes="node-title"))
         self.query_one("#form-title", Static).update(self._title_text())
         self.ready = True
-        for warning in self.warnings:
+        for warning in data.warnings:
             self.notify(warning, severity="warning", timeout=8)
         self.query_one("#batch-name", Input).placeholder = f"default: {self.entry.name} ×N HH:MM:SS"
         for field in self.fields:  # flag what is already wrong (a model that is not installed)
             self._validate_field(field)
-        self._show_problems(preflight(self.base_prompt, self.object_info, self.models_by_folder), quiet=True)
+        self._show_problems(preflight(data.base_prompt, data.object_info, data.models_by_folder), quiet=True)
         first = next(iter(self.query(".field-input")), None)
         (first or self.query_one("#count", Input)).focus()
-
-    def _choices_for(self, param: Param) -> tuple[Any, ...] | None:
-        if param.kind != "COMBO":
-            return None
-        choices = list(param.choices or ())
-        folder = model_folder(param.class_type, param.input_name)
-        if folder and folder in self.models_by_folder:
-            choices += [m for m in self.models_by_folder[folder] if m not in choices]
-        return tuple(choices)
 
     def _field_widgets(self) -> Iterable[Widget]:
         title = None
@@ -320,7 +242,7 @@ class WorkflowFormScreen(Screen[None]):
         param = field.param
         if param.kind in ("INT", "FLOAT"):
             lo, hi = field_limits(param)
-            parts = [f"{_fmt(lo) if lo is not None else '…'}–{_fmt(hi) if hi is not None else '…'}"]
+            parts = [f"{format_number(lo) if lo is not None else '…'}–{format_number(hi) if hi is not None else '…'}"]
             if param.control_after_generate:
                 parts.append("seed")
             return " ".join(parts)
@@ -384,15 +306,13 @@ class WorkflowFormScreen(Screen[None]):
         changed: dict[str, dict[str, Any]] = {}
         for field in self.fields:
             value, _error = parse_field(field.param, self._raw(field), field.choices)
-            if value != field.param.value or type(value) is not type(field.param.value):
+            if is_edit(field.param, value):
                 changed.setdefault(field.param.node_id, {})[field.param.input_name] = value
         return changed
 
     def edited_prompt(self) -> dict[str, Any]:
-        prompt = copy.deepcopy(self.base_prompt)
-        for node_id, changes in self.edits().items():
-            prompt[node_id].setdefault("inputs", {}).update(changes)
-        return prompt
+        assert self.data is not None
+        return apply_edits(self.data.base_prompt, self.edits())
 
     def _show_problems(self, problems: list[NodeInputError], header: str = "", quiet: bool = False) -> None:
         self.problems = problems
@@ -442,8 +362,7 @@ class WorkflowFormScreen(Screen[None]):
         if not self.ready or self.busy:
             self.notify("the workflow is still loading" if not self.ready else "already queueing", severity="warning")
             return
-        if getattr(self.comfy_app, "readonly", False):
-            self.notify("read-only mode: this would change the server", severity="warning")
+        if refuse_if_readonly(self.services, self):
             return
         errors = self.field_errors()
         if errors:
@@ -455,8 +374,9 @@ class WorkflowFormScreen(Screen[None]):
         settings = self._batch_settings()
         if settings is None:
             return
+        assert self.data is not None
         prompt = self.edited_prompt()
-        problems = preflight(prompt, self.object_info, self.models_by_folder)
+        problems = preflight(prompt, self.data.object_info, self.data.models_by_folder)
         self._show_problems(problems)
         if problems:
             return
@@ -465,49 +385,44 @@ class WorkflowFormScreen(Screen[None]):
 
     @work(exclusive=True, group="form-submit", exit_on_error=False, description="queueing a batch")
     async def submit_batch(self, prompt: dict[str, Any], count: int, mode: str, front: bool, name: str) -> None:
-        try:
-            prompts = build_batch(prompt, count, mode, self.object_info)
-            label = self.entry.name
-            batch = batch_name(label, count, name)
-            workflow = None
-            if self.loaded is not None and self.loaded.workflow is not None:
-                from comfytui.core.workflows.sources import editor_with_values
+        from comfytui.core.workflows.sources import editor_with_values
+        from comfytui.core.workflows.submit import submit_batch
 
-                workflow, _notes = editor_with_values(self.loaded.workflow, self.edits(), self.object_info)
-            # queued at the front, the last one submitted runs first: submit in reverse order
-            order = list(range(count))[::-1] if front else list(range(count))
-            queued: list[str] = []
-            for index in order:
-                try:
-                    job = await self.session.submit(
-                        prompts[index],
-                        label=job_label(label, index, count),
-                        batch=batch,
-                        workflow=workflow,
-                        front=front,
-                    )
-                except PromptRejected as exc:
-                    header = f"the server refused the prompt: {exc.error_message}"
-                    if queued:
-                        header += f" ({len(queued)} of {count} jobs were queued)"
-                    self._show_problems(list(exc.errors) or [], header)
-                    if not exc.errors:
-                        self.notify(str(exc), title="the server refused the prompt", severity="error", timeout=12)
-                    return
-                except ComfyTuiError as exc:
-                    self.notify(str(exc), title=f"cannot queue {label}", severity="error", timeout=12)
-                    return
-                queued.append(job.prompt_id)
-            self.queued = queued
+        assert self.data is not None
+        data = self.data
+        label = self.entry.name
+        queued: list[str] = []
+        try:
+            workflow = None
+            if data.loaded.workflow is not None:
+                workflow, _notes = editor_with_values(data.loaded.workflow, self.edits(), data.object_info)
+            try:
+                submitted = await submit_batch(
+                    self.services.session, prompt, count=count, seed_mode=mode, object_info=data.object_info,
+                    front=front, label=label, batch=name, workflow=workflow,
+                    on_queued=lambda job, _label: queued.append(job.prompt_id),
+                )
+            except PromptRejected as exc:
+                header = f"the server refused the prompt: {exc.error_message}"
+                if queued:
+                    header += f" ({len(queued)} of {count} jobs were queued)"
+                self._show_problems(list(exc.errors) or [], header)
+                if not exc.errors:
+                    self.notify(str(exc), title="the server refused the prompt", severity="error", timeout=12)
+                return
+            except ComfyTuiError as exc:
+                self.notify(str(exc), title=f"cannot queue {label}", severity="error", timeout=12)
+                return
+            self.queued = submitted.prompt_ids
             what = f"{count} jobs" if count > 1 else "1 job"
-            extra = f" as batch '{batch}'" if batch else ""
+            extra = f" as batch '{submitted.batch}'" if submitted.batch else ""
             self.app.notify(f"queued {what} of {label}{extra}" + (" at the front" if front else ""))
             self.dismiss(None)
         finally:
             self.busy = False
 
     def action_save(self) -> None:
-        if not self.ready or self.loaded is None:
+        if not self.ready or self.data is None:
             self.notify("the workflow is still loading", severity="warning")
             return
         bad = {k: v for k, v in self.field_errors().items() if v.startswith(("not ", "enter "))}
@@ -533,17 +448,17 @@ class WorkflowFormScreen(Screen[None]):
     async def save_as(self, name: str) -> None:
         from comfytui.core.workflows.sources import save_workflow
 
-        assert self.loaded is not None
+        assert self.data is not None
         try:
             where, notes = await save_workflow(
                 self.entry,
-                self.loaded,
+                self.data.loaded,
                 self.edited_prompt(),
                 self.edits(),
-                self.object_info,
+                self.data.object_info,
                 name,
-                config=self.comfy_app.config,
-                client=self.session.client,
+                config=self.services.config,
+                client=self.services.session.client,
             )
         except ComfyTuiError as exc:
             self.notify(str(exc), title="cannot save", severity="error", timeout=10)
@@ -558,17 +473,3 @@ def _fmt_value(value: Any) -> str:
     if isinstance(value, float):
         return repr(value) if not value.is_integer() else f"{value:.1f}"
     return str(value)
-
-
-_CACHES: dict[float, Any] = {}
-
-
-def _cache_for(ttl: float, factory: Any) -> Any:
-    """One ``ObjectInfoCache`` per TTL for the process (the default one for the default TTL)."""
-    from comfytui.core.workflows.prompts import DEFAULT_CACHE
-
-    if ttl == DEFAULT_CACHE.ttl_s:
-        return DEFAULT_CACHE
-    if ttl not in _CACHES:
-        _CACHES[ttl] = factory(ttl)
-    return _CACHES[ttl]

@@ -1,9 +1,10 @@
 """GPU rendering shared by the dashboard's Devices pane and the GPU screen.
 
-``GpuFeed`` is the app's one ``GpuSampler`` plus its latest snapshot: the Devices pane runs the
-sampling loop (it lives as long as the app), every sample goes to the feed's subscribers (the GPU
-screen while it is open), so the sampler's history (the sparklines) gets one point per interval
-however many views are open.
+``GpuFeed`` (``core/gpu/feed.py``) is the app's one ``GpuSampler`` plus its latest snapshot: the
+Devices pane runs the sampling loop (it lives as long as the app), every sample goes to the feed's
+subscribers (the GPU screen while it is open), so the sampler's history (the sparklines) gets one
+point per interval however many views are open. ``gpu_feed(app)`` is a stop-gap until the app
+hands the feed to its screens through its services object.
 
 The sampler comes from ``app.gpu_sampler`` when the app has one (tests put a ``GpuSampler`` built
 on ``FakeNvml`` there), else one is built from ``app.config.gpu`` on the real pynvml.
@@ -11,9 +12,7 @@ on ``FakeNvml`` there), else one is built from ``app.config.gpu`` on the real py
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.text import Text
@@ -21,68 +20,11 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from comfytui.core.gpu.sampler import GpuInfo, GpuProcess, GpuSampler, GpuSnapshot, podman_container_names
+from comfytui.core.gpu.containers import PodmanNames
+from comfytui.core.gpu.feed import GpuFeed
+from comfytui.core.gpu.sampler import GpuInfo, GpuProcess, GpuSampler, GpuSnapshot
+from comfytui.core.lifecycle.podman_backend import socket_candidates
 from comfytui.tui.format import size
-
-PODMAN_LOOKUP_EVERY_S = 30.0
-"""How often unknown container ids may send us to ``podman ps`` for their names."""
-
-
-# ---------------------------------------------------------------------------------------------
-# the feed
-
-
-class GpuFeed:
-    """One sampler for the whole app, its latest snapshot, and who wants to hear of new ones."""
-
-    def __init__(self, sampler: GpuSampler) -> None:
-        self.sampler = sampler
-        self.latest: GpuSnapshot | None = None
-        self.sampled_at = float("-inf")
-        """``time.monotonic()`` of the last sample."""
-        self._listeners: list[Callable[[GpuSnapshot], None]] = []
-        self._names_looked_up_at = -PODMAN_LOOKUP_EVERY_S
-        self._lock = asyncio.Lock()
-
-    @property
-    def interval_s(self) -> float:
-        return max(0.05, self.sampler.interval_s)
-
-    def subscribe(self, listener: Callable[[GpuSnapshot], None]) -> Callable[[], None]:
-        """Call ``listener(snapshot)`` (on the event loop) after every sample; returns the unsubscriber."""
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
-
-    async def sample(self) -> GpuSnapshot:
-        """Sample once (NVML runs in a thread), name unknown containers, tell the subscribers."""
-        async with self._lock:
-            snapshot = await self.sampler.sample()
-            unknown = {p.container_id for g in snapshot.gpus for p in g.processes
-                       if p.container_id and not p.container_name}
-            now = time.monotonic()
-            if unknown and now - self._names_looked_up_at >= PODMAN_LOOKUP_EVERY_S:
-                self._names_looked_up_at = now
-                names = await podman_container_names()
-                if names:
-                    self.sampler.set_container_names({**self.sampler.container_names, **names})
-                    snapshot = await self.sampler.sample()
-            self.latest = snapshot
-            self.sampled_at = time.monotonic()
-        for listener in list(self._listeners):
-            listener(snapshot)
-        return snapshot
-
-    def is_stale(self) -> bool:
-        """True when nobody has sampled for two intervals (no Devices pane is running the loop)."""
-        return time.monotonic() - self.sampled_at > 2 * self.interval_s
-
-    async def close(self) -> None:
-        await self.sampler.close()
 
 
 def gpu_feed(app: App[Any]) -> GpuFeed:
@@ -90,11 +32,12 @@ def gpu_feed(app: App[Any]) -> GpuFeed:
     feed = getattr(app, "gpu_feed", None)
     if isinstance(feed, GpuFeed):
         return feed
+    config = getattr(app, "config", None)
     sampler = getattr(app, "gpu_sampler", None)
     if not isinstance(sampler, GpuSampler):
-        config = getattr(app, "config", None)
         sampler = GpuSampler(config.gpu if config is not None else None)
-    feed = GpuFeed(sampler)
+    socket = config.container.socket if config is not None else ""
+    feed = GpuFeed(sampler, container_names=PodmanNames(socket_candidates(socket)))
     app.gpu_feed = feed  # type: ignore[attr-defined]
     return feed
 
@@ -138,20 +81,24 @@ def short_gpu_name(name: str | None) -> str:
     return text
 
 
-def match_device(gpu: GpuInfo, devices: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The ``/system_stats`` device that is this GPU: a cuda device with its index (and name)."""
+def match_device(gpu: GpuInfo, devices: Sequence[Mapping[str, Any]], gpu_count: int = 1) -> Mapping[str, Any] | None:
+    """The ``/system_stats`` device that is this GPU.
+
+    By UUID or PCI bus id when the server reports them (newer ComfyUI); else by index, but only
+    when there is one GPU: with several, torch's index need not be NVML's (CUDA_VISIBLE_DEVICES,
+    ``gpus = ["1"]``, a missing CUDA_DEVICE_ORDER=PCI_BUS_ID), and a wrong match is worse than none.
+    """
     cuda = [d for d in devices if str(d.get("type", "")).lower() == "cuda"]
-    name = (gpu.name or "").lower()
-    by_index = [d for d in cuda if d.get("index") == gpu.index]
-    for d in by_index:
-        if name and name in str(d.get("name", "")).lower():
+    for d in cuda:
+        uuid = str(d.get("uuid") or "")
+        if uuid and gpu.uuid and uuid.removeprefix("GPU-").lower() == gpu.uuid.removeprefix("GPU-").lower():
             return d
-    named = [d for d in cuda if name and name in str(d.get("name", "")).lower()]
-    if len(named) == 1:
-        return named[0]
-    if by_index:
-        return by_index[0]
-    return None
+        bus = str(d.get("pci_bus_id") or "")
+        if bus and gpu.pci_bus_id and bus.lower()[-12:] == gpu.pci_bus_id.lower()[-12:]:
+            return d
+    if gpu_count != 1 or len(cuda) != 1 or any(d.get("uuid") or d.get("pci_bus_id") for d in cuda):
+        return None
+    return cuda[0]
 
 
 def torch_line(device: Mapping[str, Any]) -> Text:
@@ -167,6 +114,10 @@ def server_devices(stats: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
 def gpu_lines(gpu: GpuInfo, device: Mapping[str, Any] | None, width: int) -> Text:
     """A GPU in a few lines: name and sensors, a util bar, a VRAM bar, the server's torch VRAM."""
     text = Text()
+    if gpu.unavailable:
+        text.append(f"GPU{gpu.index} ", style="bold")
+        text.append(f"unreadable: {gpu.unavailable}", style="yellow")
+        return text
     sensors = []
     if gpu.temperature_c is not None:
         sensors.append(f"{gpu.temperature_c}°C")
@@ -190,6 +141,11 @@ def gpu_lines(gpu: GpuInfo, device: Mapping[str, Any] | None, width: int) -> Tex
     text.append(f" {gib(gpu.memory_used)}/{gib(gpu.memory_total)} GiB")
     for err in gpu.errors[:2]:
         text.append(f"\n! {err}", style="yellow")
+    if gpu.notes:
+        text.append("\n" + " · ".join(gpu.notes[:3]), style="dim")
+    for mig in gpu.mig_devices:
+        text.append(f"\nMIG {mig.name} {gib(mig.memory_used)}/{gib(mig.memory_total)} GiB"
+                    f" · {len(mig.processes)} proc", style="cyan")
     if device is not None:
         text.append("\n")
         text.append_text(torch_line(device))
@@ -231,6 +187,9 @@ def _gib_short(num: int | None) -> str:
 def compact_gpu_lines(gpu: GpuInfo, width: int) -> Text:
     """A GPU in two lines: name and sensors; util and VRAM bars."""
     text = Text()
+    if gpu.unavailable:
+        text.append(f"GPU{gpu.index} unreadable: {gpu.unavailable}"[:width], style="yellow")
+        return text
     sensors = []
     if gpu.temperature_c is not None:
         sensors.append(f"{gpu.temperature_c}°C")
@@ -265,7 +224,7 @@ def pane_text(snapshot: GpuSnapshot | None, stats: Mapping[str, Any] | None, wid
         text.append("\n")
     if snapshot is not None and snapshot.available and snapshot.gpus:
         for gpu in snapshot.gpus:
-            device = match_device(gpu, devices)
+            device = match_device(gpu, devices, len(snapshot.gpus))
             if device is not None:
                 used.add(id(device))
             text.append_text(compact_gpu_lines(gpu, width) if compact else gpu_lines(gpu, device, width))

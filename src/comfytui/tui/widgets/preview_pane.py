@@ -1,18 +1,28 @@
 """Live preview frames, throttled: the latest frame wins and at most ``max_fps`` swaps happen a
-second (an image swap costs 60-150 ms of the event loop depending on the renderer)."""
+second (an image swap costs 60-150 ms of the event loop depending on the renderer). Frames are
+decoded with Pillow in a thread."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 from typing import Any
 
 from PIL import Image as PILImage
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
 from comfytui.tui.images import image_class, renderer_name
+
+
+def decode_image(data: bytes) -> PILImage.Image:
+    """The frame as a loaded Pillow image (blocking: call it in a thread)."""
+    picture = PILImage.open(io.BytesIO(data))
+    picture.load()
+    return picture
 
 
 class PreviewPane(Vertical):
@@ -64,17 +74,22 @@ class PreviewPane(Vertical):
         data, caption = self._pending
         self._pending = None
         self._last_swap = now
-        self.query_one("#preview-caption", Static).update(caption)
+        self.show_frame(data, caption)
+
+    @work(exclusive=True, group="preview-decode", exit_on_error=False, description="decoding a preview")
+    async def show_frame(self, data: bytes, caption: str) -> None:
         images = self.query("#preview-image")
         if not images:
+            self.query_one("#preview-caption", Static).update(caption)
             self.query_one("#preview-empty", Static).update("previews are off (ui.image_protocol)")
             return
         try:
-            picture = PILImage.open(io.BytesIO(data))
-            picture.load()
+            picture = await asyncio.to_thread(decode_image, data)
         except Exception as exc:  # a corrupt frame must not take the pane down
+            self.query_one("#preview-caption", Static).update(caption)
             self.query_one("#preview-empty", Static).update(f"cannot decode preview: {exc}")
             return
+        self.query_one("#preview-caption", Static).update(caption)
         widget = images.first()
         widget.image = picture
         widget.display = True

@@ -1,14 +1,15 @@
 """The Workflows pane: bundled, user and server-saved workflows and output images with an embedded
 workflow; each shows its format and node count. Enter (or r) queues the selected one, e edits it.
 
-``show(entries)`` draws the local entries at once, then a worker inspects them (format, node
-count) off the event loop and adds the server's saved workflows and output images.
+``reload()`` lists the local workflow folders in a thread and draws them, then inspects them
+(format, node count) off the event loop and adds the server's saved workflows and output images.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -17,7 +18,11 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from comfytui.core.workflows.library import WorkflowEntry
+from comfytui.core.config import Config
+from comfytui.core.workflows.library import WorkflowEntry, list_workflows
+
+if TYPE_CHECKING:
+    from comfytui.core.comfy.client import ComfyClient
 
 
 def entry_text(entry: WorkflowEntry) -> Text:
@@ -49,17 +54,20 @@ class WorkflowList(OptionList):
             self.entry = entry
             self.front = front
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, config: Config, client: ComfyClient | None = None, **kwargs: object) -> None:
+        """``client``: where the server's saved workflows and outputs come from (None: local only)."""
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.config = config
+        self.client = client
         self.entries: list[WorkflowEntry] = []
         self.notes: list[str] = []
 
     def on_mount(self) -> None:
         self.border_title = "Workflows [1]"
 
-    def show(self, entries: list[WorkflowEntry]) -> None:
-        self._render(entries)
-        self.load_sources(entries)
+    def reload(self) -> None:
+        """List every source again (the folders are walked in a thread)."""
+        self.load_sources()
 
     def _render(self, entries: list[WorkflowEntry]) -> None:
         current = self.selected()
@@ -81,14 +89,15 @@ class WorkflowList(OptionList):
         self.border_title = f"Workflows [1] · {len(entries)}"
 
     @work(exclusive=True, group="workflow-sources", exit_on_error=False, description="listing workflows")
-    async def load_sources(self, local: list[WorkflowEntry]) -> None:
+    async def load_sources(self) -> None:
         from comfytui.core.errors import ComfyTuiError
         from comfytui.core.workflows.sources import inspect_entries, output_entries, server_entries
 
+        local = await asyncio.to_thread(list_workflows, self.config)
+        self._render(local)
         entries = await inspect_entries(local)
         self._render(entries)
-        session: Any = getattr(self.app, "session", None)
-        client = getattr(session, "client", None)
+        client = self.client
         if client is None:
             return
         notes: list[str] = []

@@ -1,0 +1,190 @@
+"""The dispatcher: moves jobs from the local queue to one ComfyUI, in order.
+
+One per server at a time: it holds the store's lock row (pid, host, heartbeat); a holder whose
+pid is dead or whose heartbeat is old is stale and taken over. It keeps at most
+``dispatch_depth`` of our jobs pending on the server beyond the running one, sends nothing while
+the queue is paused or the server is down, and never sends a job twice: one already in
+``/queue`` or ``/history`` under its id is recorded, not resubmitted.
+
+It follows the server through a ``ComfySession`` (so job outcomes reach the store) and records
+foreign jobs from ``/history`` whenever a ``status`` broadcast says the queue changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from comfytui.core.comfy import events as ev
+from comfytui.core.comfy.jobs import JobState
+from comfytui.core.comfy.session import ComfySession, SessionUpdate
+from comfytui.core.config import Config
+from comfytui.core.errors import ComfyTuiError, PromptRejected, ServerUnreachable
+from comfytui.core.queue import ops
+from comfytui.core.queue.notify import notify
+from comfytui.core.queue.outputs import collect_outputs
+from comfytui.core.store.db import DispatcherLock, Store, open_store, server_key
+from comfytui.core.store.journal import record_finished
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.25
+
+
+class DispatcherBusy(ComfyTuiError):
+    """Another process dispatches to this server."""
+
+    def __init__(self, holder: DispatcherLock) -> None:
+        super().__init__(f"a dispatcher already runs for {holder.server}: {holder.describe()}")
+        self.holder = holder
+
+
+class Dispatcher:
+    def __init__(self, config: Config, *, store: Store | None = None, session: ComfySession | None = None) -> None:
+        self.config = config
+        self.store = store or open_store()
+        self.session = session or ComfySession(config, role="daemon")
+        self.server = server_key(self.session.client.url)
+        self.token = uuid.uuid4().hex
+        self.depth = max(0, config.queue.dispatch_depth)
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._states: dict[str, JobState] = {}
+        self.sent: list[str] = []
+        """Ids this dispatcher submitted, in order (for logs and tests)."""
+
+    # -- lifecycle
+
+    async def acquire(self) -> None:
+        holder = await self.store.call(
+            self.store.acquire_dispatcher, self.server, self.token, self.config.queue.stale_after_s
+        )
+        if holder is not None:
+            raise DispatcherBusy(holder)
+
+    async def run(self) -> None:
+        """Dispatch until cancelled. Raises ``DispatcherBusy`` when another holds the lock."""
+        await self.acquire()
+        self.session.add_listener(self._on_update)
+        follower = asyncio.create_task(self.session.run(), name="comfytui-dispatch-session")
+        beat = asyncio.create_task(self._heartbeat(), name="comfytui-dispatch-heartbeat")
+        try:
+            while True:
+                if follower.done():
+                    follower.result()  # re-raise what stopped the session
+                    return
+                if beat.done():
+                    beat.result()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(TICK_S):
+                        await self._wake.wait()
+                self._wake.clear()
+                try:
+                    await self.tick()
+                except ServerUnreachable:
+                    pass  # jobs wait locally; the session reconnects and wakes us
+        finally:
+            self.session.remove_listener(self._on_update)
+            for task in (follower, beat, *self._tasks):
+                task.cancel()
+            for task in (follower, beat, *self._tasks):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            with contextlib.suppress(Exception):
+                await self.store.call(self.store.release_dispatcher, self.server, self.token)
+            await self.session.aclose()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.queue.heartbeat_s)
+            if not await self.store.call(self.store.heartbeat, self.server, self.token):
+                raise ComfyTuiError(f"this dispatcher lost its lock on {self.server} (another took it over)")
+
+    # -- dispatching
+
+    async def tick(self) -> None:
+        if self.session.connection.state != "connected":
+            return
+        if await self.store.call(self.store.paused, self.server):
+            return
+        client = self.session.client
+        queue = await client.queue()
+        on_server = {q.prompt_id for q in queue.running + queue.pending}
+        ours_pending = sum(1 for q in queue.pending if (q.client_id or "").startswith(ops.OWN_CLIENT_PREFIX))
+        while ours_pending < self.depth or (not queue.running and not queue.pending and ours_pending == 0):
+            job = await self.store.call(self.store.next_to_dispatch, self.server)
+            if job is None:
+                return
+            if job.id in on_server:
+                # Sent before a crash, the POST got through: record it, do not send it again.
+                await self.store.call(self.store.update, job.id, state="pending", dispatched_at=job.dispatched_at or time.time())
+                ours_pending += 1
+                continue
+            entry = await client.history_entry(job.id)
+            if entry is not None:
+                await self.store.call(self.store.upsert, ops.entry_to_row(entry, self.server, job))
+                continue
+            # Marked before the POST: a kill in between leaves a trace the check above resolves.
+            await self.store.call(self.store.update, job.id, dispatched_at=time.time(), client_id=self.session.client_id)
+            try:
+                await self.session.submit(
+                    job.prompt, label=job.label, batch=job.batch, workflow=job.workflow, prompt_id=job.id
+                )
+            except PromptRejected as exc:
+                error = {"node_id": None, "node_type": None, "exception_type": "PromptRejected",
+                         "exception_message": exc.message, "traceback": []}
+                await self.store.call(self.store.update, job.id, state="error", ended_at=time.time(), error=error)
+                continue
+            self.sent.append(job.id)
+            ours_pending += 1
+            if self.depth == 0:
+                return  # nothing waits on the server: the next goes when this one has started
+
+    # -- following the server
+
+    def _on_update(self, update: SessionUpdate) -> None:
+        event = update.event
+        if isinstance(event, ev.Status | ev.Connected | ev.ExecutionStart | ev.ExecutionSuccess):
+            self._wake.set()
+        if isinstance(event, ev.Status | ev.ExecutionSuccess | ev.ExecutionError):
+            # A foreign job may start and end between two queue reads: its history entry stays.
+            self._spawn(ops.record_history(self.store, self.session.client, self.server))
+        for pid in update.changed:
+            job = self.session.book.get(pid)
+            if job is None or self._states.get(pid) == job.state:
+                continue
+            self._states[pid] = job.state
+            if job.state == JobState.RUNNING:
+                self.store.defer(self.store.update, pid, state="running", started_at=job.started_at,
+                                 only_if_state=("queued", "pending"))
+                self._wake.set()
+            elif job.state.finished:
+                self._wake.set()
+                if job.foreign:
+                    self.store.defer(record_finished, self.store, job, self.server)
+                elif not job.finishing:
+                    self._spawn(self._after_finish(pid))
+
+    async def _after_finish(self, job_id: str) -> None:
+        # store.call runs after the session's deferred writes (one store thread): the row is settled.
+        row = await self.store.call(self.store.get, job_id)
+        if row is None or not row.finished:
+            return
+        if row.state == "success" and self.config.outputs.collect and row.outputs:
+            try:
+                got = await collect_outputs(self.store, self.session.client, row, self.config.outputs)
+            except ComfyTuiError as exc:
+                log.warning("collecting outputs of %s failed: %s", job_id, exc)
+            else:
+                for message in got.refused:
+                    log.warning("%s", message)
+        await notify(self.config.notify, row)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
