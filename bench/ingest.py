@@ -5,7 +5,10 @@ API study) many times, each replay with fresh prompt ids so the book keeps growi
 long-running dashboard's does, and compares with ``json.loads`` alone on the same frames. Then
 measures the book's memory (tracemalloc) after N replays.
 
-    .venv/bin/python bench/ingest.py [--replays 200] [--memory-replays 1000]
+    .venv/bin/python bench/ingest.py [--replays 200] [--memory-replays 1000] [--quick]
+
+Target (issue 12): decode + reducer ≤ 3 × ``json.loads`` alone on the same frames. No server
+needed (``--url`` is accepted and ignored, so ``bench/all`` can pass it to every module).
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ import json
 import os
 import re
 import time
+import sys
 import tracemalloc
 from pathlib import Path
 
 from comfytui.core.comfy import protocol
 from comfytui.core.comfy.jobs import JobBook
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Result, emit, quick_arg  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 FILES = ("ws_capture_all.jsonl", "ws_reconnect_logs.jsonl", "ws_transcript.jsonl")
@@ -74,7 +81,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replays", type=int, default=200)
     parser.add_argument("--memory-replays", type=int, default=1000)
+    quick_arg(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.replays, args.memory_replays = 30, 100
 
     frames = capture_frames()
     rounds = replays(frames, args.replays)
@@ -101,6 +111,8 @@ def main() -> None:
         f"peak while ingesting {(peak - base) / 1024:.0f} KiB"
     )
     print(f"machine: {os.cpu_count()} cores")
+    emit([Result("ingest: decode_text + JobBook.apply vs json.loads", core_s * 1e6 / total, json_s * 1e6 / total,
+                 "us/msg", "ratio <= 3", note=f"{total} messages, best of 3")])
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ id, then read the socket until an ``executing`` message with ``node: null`` has 
 prompt id. No resync, no journal, no downloads, no validation.
 
     python bench/raw_client.py --url http://127.0.0.1:8188 --workflow workflows/image-blur.json \
-        --count 50 [--set 1.color=123]
+        --count 50 [--set 1.color=123] [--increment 1.seed]
+
+``--increment NODE.INPUT`` adds the job's index to that input (distinct seeds, like comfytui's
+``--seed-mode increment``), so no job is answered from ComfyUI's cache.
 
 Prints one JSON object: {"jobs", "wall_s", "per_job_s"} (wall time inside the process, from
 before the websocket opens to the last job's end).
@@ -39,15 +42,26 @@ def apply_set(prompt: dict, assignments: list[str]) -> dict:
     return prompt
 
 
-async def run_jobs(url: str, prompt: dict, count: int) -> dict:
+def job_prompt(prompt: dict, increment: list[str], index: int) -> dict:
+    if not increment or not index:
+        return prompt
+    prompt = copy.deepcopy(prompt)
+    for target in increment:
+        node, _, name = target.partition(".")
+        prompt[node]["inputs"][name] += index
+    return prompt
+
+
+async def run_jobs(url: str, prompt: dict, count: int, increment: list[str] = ()) -> dict:
     client_id = f"raw-{uuid.uuid4().hex[:8]}"
     ws_url = url.replace("http://", "ws://", 1).rstrip("/") + f"/ws?clientId={client_id}"
     started = time.perf_counter()
     async with connect(ws_url, max_size=None) as ws, httpx.AsyncClient(base_url=url, timeout=60) as http:
         await ws.recv()  # the first status message: the socket is registered
         waiting: set[str] = set()
-        for _ in range(count):
-            reply = await http.post("/prompt", json={"prompt": prompt, "client_id": client_id})
+        for index in range(count):
+            body = {"prompt": job_prompt(prompt, list(increment), index), "client_id": client_id}
+            reply = await http.post("/prompt", json=body)
             reply.raise_for_status()
             waiting.add(reply.json()["prompt_id"])
         failed = 0
@@ -71,9 +85,10 @@ def main() -> None:
     parser.add_argument("--workflow", type=Path, required=True, help="an API-format prompt (JSON)")
     parser.add_argument("--count", type=int, default=50)
     parser.add_argument("--set", dest="assignments", action="append", default=[])
+    parser.add_argument("--increment", action="append", default=[], metavar="NODE.INPUT")
     args = parser.parse_args()
     prompt = apply_set(json.loads(args.workflow.read_text()), args.assignments)
-    print(json.dumps(asyncio.run(run_jobs(args.url, prompt, args.count))))
+    print(json.dumps(asyncio.run(run_jobs(args.url, prompt, args.count, args.increment))))
 
 
 if __name__ == "__main__":

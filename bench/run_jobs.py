@@ -1,23 +1,23 @@
-"""Per-job wall time of ``comfytui run --count N --wait`` against a minimal raw client.
+"""Per-job wall time of ``comfytui run --count N --wait`` (one process, N jobs) against a raw client.
 
-Both sides queue the same prompt (workflows/image-blur.json, API format) N times on the same real
-CPU ComfyUI and wait for every job to finish; each side gets its own ``color`` so neither is
-served from the other's cache (within one side, jobs after the first come from ComfyUI's cache,
-the same for both). Both are timed as whole processes (interpreter start-up included), then per
-job. Rounds alternate sides; the median round is reported.
+Both sides queue N jobs of the same seeded prompt (bench/data/seeded.json: the test pack's
+``ComfyTUIProgress``, one step, no delay, then ``SaveImage``) on the same real CPU ComfyUI, every
+job with its own seed (comfytui ``--seed-mode increment``, the raw client ``--increment 1.seed``,
+each side from its own start so nothing is served from ComfyUI's cache), and wait for every job.
+Both are timed as whole processes (interpreter start-up included), then per job. Rounds
+alternate sides; the median round is reported.
+
+Target (issue 12): comfytui ≤ 1.05 × the raw client.
 
     .venv/bin/python bench/run_jobs.py                 # starts a private server (scripts/comfy-cpu)
-    .venv/bin/python bench/run_jobs.py --url URL       # or uses a running one
-
-Prints both figures and the ratio comfytui / raw.
+    .venv/bin/python bench/run_jobs.py --url URL       # or uses a running one (with the test nodes)
+    .venv/bin/python bench/run_jobs.py --workflow workflows/image-blur.json --seed-mode fixed  # the old, cached figure
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,33 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-WORKFLOW = REPO / "workflows" / "image-blur.json"
-COMFY_CPU = REPO / "scripts" / "comfy-cpu"
-TEST_NODES = REPO / "tests" / "comfy_nodes" / "comfytui_test_nodes"
-COMFYTUI = Path(sys.executable).with_name("comfytui")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import COMFYTUI, REPO, Result, clean_env, emit, quick_arg, server  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(base: Path) -> str:
-    port = free_port()
-    proc = subprocess.run(
-        [sys.executable, str(COMFY_CPU), "start", "--port", str(port), "--base", str(base),
-         "--custom-nodes", str(TEST_NODES), "--timeout", "180"],
-        capture_output=True, text=True, timeout=240,
-    )
-    if proc.returncode != 0:
-        sys.exit(f"could not start ComfyUI: {proc.stderr.strip()}")
-    return f"http://127.0.0.1:{port}"
-
-
-def stop_server(base: Path) -> None:
-    subprocess.run([sys.executable, str(COMFY_CPU), "stop", "--base", str(base)], capture_output=True, timeout=60)
+WORKFLOW = REPO / "bench" / "data" / "seeded.json"
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
@@ -65,44 +42,50 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", help="a running ComfyUI with image nodes (default: start a private one)")
+    quick_arg(parser)
     parser.add_argument("--count", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workflow", type=Path, default=WORKFLOW)
+    parser.add_argument("--seed-input", default="1.seed", help="NODE.INPUT varied per job ('' for none)")
     args = parser.parse_args()
-
+    count, rounds = (10, 1) if args.quick else (args.count, args.rounds)
     work = Path(tempfile.mkdtemp(prefix="comfytui-bench-"))
-    url = args.url or start_server(work / "comfy")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMFY_", "COMFYTUI_"))}
-    env["COMFYTUI_HOME"] = str(work / "home")
-    colour = int(time.time()) % 0xFFFFF * 16
+    env = clean_env(work / "home")
+    seed = (int(time.time()) % 100_000) * 10_000
     ours: list[float] = []
     raw: list[float] = []
-    try:
+    seed_node = args.seed_input
+
+    def ours_cmd(url: str, start: int, n: int) -> list[str]:
+        cmd = [str(COMFYTUI), "run", str(args.workflow), "--url", url, "--count", str(n), "--wait", "--json", "--no-download"]
+        if seed_node:
+            cmd += ["--seed-mode", "increment", "--set", f"{seed_node}={start}"]
+        return cmd
+
+    with server(args.url) as url:
         # A warm-up job on each side's code path (first-use imports in the server, object_info cache).
-        timed([str(COMFYTUI), "run", str(WORKFLOW), "--url", url, "--wait", "--no-download",
-               "--set", f"1.color={colour}"], env)
-        for round_no in range(args.rounds):
-            colour += 2
-            wall, out = timed([str(COMFYTUI), "run", str(WORKFLOW), "--url", url, "--count", str(args.count),
-                               "--wait", "--json", "--no-download", "--set", f"1.color={colour}"], env)
+        timed(ours_cmd(url, seed, 1), env)
+        seed += 1
+        for round_no in range(rounds):
+            seed += 2 * count
+            wall, out = timed(ours_cmd(url, seed, count), env)
             result = json.loads(out)
-            assert result["status"] == "success" and len(result["jobs"]) == args.count, result["status"]
-            ours.append(wall / args.count)
-            wall, out = timed([sys.executable, str(REPO / "bench" / "raw_client.py"), "--url", url,
-                               "--workflow", str(WORKFLOW), "--count", str(args.count),
-                               "--set", f"1.color={colour + 1}"], env)
+            assert result["status"] == "success" and len(result["jobs"]) == count, result["status"]
+            ours.append(wall / count)
+            raw_cmd = [sys.executable, str(REPO / "bench" / "raw_client.py"), "--url", url,
+                       "--workflow", str(args.workflow), "--count", str(count)]
+            if seed_node:
+                raw_cmd += ["--set", f"{seed_node}={seed + count}", "--increment", seed_node]
+            wall, out = timed(raw_cmd, env)
             assert json.loads(out)["failed"] == 0
-            raw.append(wall / args.count)
+            raw.append(wall / count)
             print(f"round {round_no + 1}: comfytui {ours[-1] * 1000:.1f} ms/job, raw {raw[-1] * 1000:.1f} ms/job",
                   file=sys.stderr)
-    finally:
-        if not args.url:
-            stop_server(work / "comfy")
     ours_ms, raw_ms = statistics.median(ours) * 1000, statistics.median(raw) * 1000
-    print(f"comfytui run --count {args.count} --wait --json --no-download: {ours_ms:.1f} ms per job (median of {args.rounds})")
-    print(f"raw httpx+websockets client (reference):                {raw_ms:.1f} ms per job (median of {args.rounds})")
-    print(f"ratio comfytui / raw: {ours_ms / raw_ms:.2f}")
-    print(f"machine: {os.cpu_count()} cores; server {url}")
+    print(f"comfytui run --count {count} --wait --json --no-download: {ours_ms:.1f} ms per job (median of {rounds})")
+    print(f"raw httpx+websockets client (reference):                {raw_ms:.1f} ms per job (median of {rounds})")
+    emit([Result("batch: comfytui run --count N vs raw client", ours_ms, raw_ms, "ms/job", "ratio <= 1.05",
+                 note=f"N={count}, distinct seeds, median of {rounds} rounds, whole processes")])
 
 
 if __name__ == "__main__":

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TextIO
 
 from comfytui import __version__
 from comfytui.core.config import Config, load_config
 from comfytui.core.errors import EXIT_BAD_INPUT, ComfyTuiError
+from comfytui.core.logs import strip_controls
+from comfytui.core.redaction import redact
 from comfytui.headless.options import add_server_options
 
 # Modules that contribute subcommands, in help order, with the commands each defines. Only the
@@ -30,6 +35,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "comfytui.headless.gpu_cmds": ("gpu", "free"),
     "comfytui.headless.models_cmds": ("models",),
     "comfytui.headless.queue_cmds": ("queue", "history", "wait", "daemon"),
+    "comfytui.headless.metrics_cmds": ("metrics",),
     "comfytui.headless.config_cmds": ("config",),
 }
 
@@ -37,7 +43,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
 def _modules_for(argv: Sequence[str]) -> list[str]:
     """The command modules to import for this command line."""
     commands = {name: module for module, names in COMMAND_MODULES.items() for name in names}
-    takes_value = {"--url", "-H", "--header", "--timeout", "--config"}
+    takes_value = {"--url", "--server", "-H", "--header", "--timeout", "--config"}
     previous = ""
     for token in argv:
         if token in ("-h", "--help"):
@@ -76,6 +82,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def apply_cli_overrides(config: Config, args: argparse.Namespace) -> Config:
     """Command-line options win over the environment and the file."""
+    if getattr(args, "server_name", None):  # --server NAME: a [servers.NAME] of the config
+        config = config.select_server(args.server_name)
     changes: dict[str, object] = {}
     if getattr(args, "url", None):
         changes["url"] = args.url.rstrip("/")
@@ -93,10 +101,81 @@ def apply_cli_overrides(config: Config, args: argparse.Namespace) -> Config:
     return config.with_server(**changes) if changes else config
 
 
+class RedactingStream:
+    """A text stream that redacts every write (URL passwords, ``?token=``, auth header values):
+    the headless commands' stdout and stderr go through it, so no output path can print a
+    secret, whichever module prints. Everything else (``isatty``, ``fileno``...) is the stream's."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class OneLineFormatter(logging.Formatter):
+    """``comfytui: warning: <message>`` on one line: redacted, terminal controls stripped, newlines
+    folded, an exception shown as its type and message (never a traceback)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad %-format in a log call must not become a traceback
+            message = f"{record.msg!r} {record.args!r}"
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            message += f" ({type(exc).__name__}: {exc})"
+        text = " ".join(strip_controls(redact(message)).split())
+        return f"comfytui: {record.levelname.lower()}: {text[:2000]}"
+
+
+@contextlib.contextmanager
+def headless_output() -> Iterator[None]:
+    """For one headless command: stdout and stderr redacted, and Python logging (warnings and
+    up, ``warnings.warn`` too) as one clean line each on stderr. Undone afterwards (``main`` is
+    also called in-process)."""
+    saved = sys.stdout, sys.stderr
+    if not isinstance(sys.stdout, RedactingStream):
+        sys.stdout = RedactingStream(sys.stdout)  # type: ignore[assignment]
+    if not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = RedactingStream(sys.stderr)  # type: ignore[assignment]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter())
+    handler.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        root.removeHandler(handler)
+        root.setLevel(level)
+        sys.stdout, sys.stderr = saved
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    if args.command is None:
+        return _main(args)
+    with headless_output():
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         config = apply_cli_overrides(load_config(args.config), args)
     except ComfyTuiError as exc:
@@ -116,3 +195,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("comfytui: interrupted", file=sys.stderr)
         return 130
+    except RecursionError:  # a pathological input no check caught: still one line, still exit 2
+        print("comfytui: the input is nested too deeply to process", file=sys.stderr)
+        return EXIT_BAD_INPUT

@@ -1,61 +1,21 @@
 """Startup behind a gateway that wants a bearer token: the readiness probes (HTTP and websocket)
-carry the ``[server]`` credentials, as ``comfytui up`` and the Server screen rely on."""
+carry the ``[server]`` credentials; ``comfytui up`` (a subprocess) gets through the gateway to
+"ws_connected" with a process backend. The Server screen's run is tests/tui_server/test_server_gateway.py."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+import os
+import sys
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from comfytui.core.config import ProcessSettings, ServerSettings
 from comfytui.core.lifecycle import Phase, ProcessBackend, StartupFailed, startup
+from harness.gateway import TOKEN, bearer_gateway
 from harness.podman import free_port
-
-TOKEN = "gw-SECRET-token"
-
-
-@contextlib.asynccontextmanager
-async def bearer_gateway(upstream_port: int) -> AsyncIterator[tuple[str, list[str]]]:
-    """A loopback reverse proxy: a connection whose first request lacks the token gets 401; others
-    are piped both ways to ComfyUI (plain HTTP and the websocket upgrade alike)."""
-    refused: list[str] = []
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.CancelledError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        with contextlib.suppress(OSError):
-            writer.close()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
-            writer.close()
-            return
-        if f"authorization: bearer {TOKEN}".lower().encode() not in head.lower():
-            refused.append(head.split(b"\r\n", 1)[0].decode())
-            writer.write(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            await writer.drain()
-            writer.close()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
-        except OSError:
-            writer.close()
-            return
-        up_writer.write(head)
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", refused
-    finally:
-        server.close()
 
 
 @pytest.mark.comfy
@@ -86,3 +46,53 @@ async def test_startup_behind_a_bearer_gateway_reaches_websocket_connected(
     finally:
         await backend.stop()
         await backend.close()
+
+
+@pytest.mark.comfy
+async def test_comfytui_up_behind_a_bearer_gateway(comfy, tmp_path: Path) -> None:
+    """``comfytui up`` with a process backend and ``[server]`` naming the gateway: its readiness
+    probe goes through the gateway with the token (without it, the start is never ready)."""
+    empty = tmp_path / "frontend-empty"
+    empty.mkdir()
+    port = free_port()
+    process = {
+        "comfyui_dir": comfy["tree"],
+        "python": comfy["python"],
+        "port": port,
+        "base_directory": str(tmp_path / "base"),
+        "args": ["--cpu", "--front-end-root", str(empty), "--database-url", "sqlite:///:memory:"],
+        "env": {"HOME": str(tmp_path)},
+        "stop_timeout_s": 10,
+    }
+    config = tmp_path / "config.toml"
+    env = {**os.environ, "COMFYTUI_HOME": str(tmp_path / "home"), "COMFYTUI_CONFIG": str(config)}
+    env.pop("GATEWAY_TOKEN", None)
+    comfytui = str(Path(sys.executable).with_name("comfytui"))
+
+    async def run(*args: str, token: bool = True) -> tuple[int, str, str]:
+        child = await asyncio.create_subprocess_exec(
+            comfytui, *args, env={**env, "GATEWAY_TOKEN": TOKEN} if token else env,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(child.communicate(), 180)
+        return child.returncode or 0, out.decode(), err.decode()
+
+    async with bearer_gateway(port) as (gateway_url, refused):
+        server = {"url": gateway_url, "auth": "bearer", "token_env": "GATEWAY_TOKEN"}
+        config.write_text(tomli_w.dumps({"backend": "process", "server": server, "process": process}))
+        try:
+            # without the token the gateway refuses every probe: never ready
+            code, _, err = await run("up", "--startup-timeout", "6", token=False)
+            assert code == 3 and "did not answer" in err and gateway_url in err, err
+            assert refused and all("/system_stats" in line for line in refused)
+            refused.clear()
+
+            code, out, err = await run("up")
+            assert code == 0, err
+            assert out.strip() == f"http://127.0.0.1:{port}"
+            assert f"http_ready: GET {gateway_url}/system_stats answered 200" in err
+            assert "] ws_connected: websocket connected" in err
+            assert refused == [], "every probe carried the token"
+        finally:
+            code, _, err = await run("down")
+            assert code == 0, err

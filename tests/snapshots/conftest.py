@@ -78,10 +78,8 @@ def make_app(clock: FrozenClock, snap_cwd: Path) -> Callable[..., Any]:
         )
         config = config.replace(**changes)
         session = ComfySession(config, role="dashboard", clock=clock, follow_logs=True)
-        app = ComfyTuiApp(config, session=session)
         sampler = GpuSampler(config.gpu, nvml=FakeNvml(init_error=pynvml.NVML_ERROR_LIBRARY_NOT_FOUND))
-        app.gpu_sampler = sampler  # type: ignore[attr-defined]
-        return app
+        return ComfyTuiApp(config, session=session, gpu_sampler=sampler)
 
     return make
 

@@ -141,17 +141,16 @@ async def test_starts_and_stays_usable_when_comfyui_is_unreachable(comfytui_home
         port = probe.getsockname()[1]
     config = Config().with_server(url=f"http://127.0.0.1:{port}").replace(reconnect=ReconnectSettings(base_delay_s=0.1, max_delay_s=0.3))
     app = ComfyTuiApp(config)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:  # the reason is a toast
         await wait_until(pilot, lambda: app.session.connection.state == "disconnected", what="the down state")
         text = screen_text(app)
         assert "server down" in text and "connection refused" in text
         await pilot.press("question_mark")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help while down")
         await pilot.press("escape")
+        await pilot.press("1", "home")  # the Workflows pane, its first workflow highlighted
         await pilot.press("r")  # queueing while down says why instead of crashing
         # A worker that raised would leave no message: the user must see why nothing was queued.
-        await pilot.pause(3)
-        print("SCREEN", screen_text(app))
         await wait_until(pilot, lambda: "cannot queue" in screen_text(app), what="the reason queueing failed")
         assert "cannot reach ComfyUI" in screen_text(app)
         assert app.session.book.active() == [], "nothing was tracked as queued"

@@ -16,24 +16,44 @@ import pytest
 from tui_server_helpers import remove_image
 
 from comfytui.core.config import Config, ProcessSettings
-from comfytui.core.lifecycle import ContainerSpec, Phase, PodmanBackend, ServiceState
-from comfytui.core.lifecycle.manager import LifecycleManager, LifecycleUpdate
+from comfytui.core.lifecycle import (
+    ContainerSpec,
+    LogLine,
+    Notice,
+    Phase,
+    PhaseChanged,
+    PodmanBackend,
+    ServiceState,
+)
+from comfytui.core.lifecycle.events import (
+    BusyChanged,
+    ChangesFound,
+    ErrorReported,
+    LifecycleEvent,
+    PreflightChecked,
+    PullProgress,
+    StatusChanged,
+)
+from comfytui.core.lifecycle.manager import LifecycleManager
 from harness.podman import PodmanService
 
 pytestmark = pytest.mark.podman
 
 
 class Recorder:
-    """A listener that keeps every update."""
+    """A listener that keeps every event."""
 
     def __init__(self) -> None:
-        self.updates: list[LifecycleUpdate] = []
+        self.updates: list[LifecycleEvent] = []
 
-    def __call__(self, update: LifecycleUpdate) -> None:
-        self.updates.append(update)
+    def __call__(self, event: LifecycleEvent) -> None:
+        self.updates.append(event)
 
-    def of(self, kind: str) -> list[object]:
-        return [u.payload for u in self.updates if u.kind == kind]
+    def of[E](self, kind: type[E]) -> list[E]:
+        return [u for u in self.updates if isinstance(u, kind)]
+
+    def errors(self) -> list[str]:
+        return [u.text for u in self.of(ErrorReported)]
 
 
 async def until(predicate: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
@@ -65,13 +85,13 @@ async def test_start_phases_refusal_cancel_logs_restart_stop_remove(busybox_conf
         assert manager.busy == "starting"
         # a second intent while busy is refused, with what is running
         manager.stop_service()
-        assert rec.of("error")[-1] == "cannot stop now: starting is still running (Esc cancels it)"
-        await until(lambda: any(p.phase is Phase.RUNNING for p in rec.of("phase")), what="the running phase")
-        changed = [p.phase for p in rec.of("phase") if p.changed]
+        assert rec.errors()[-1] == "cannot stop now: starting is still running (Esc cancels it)"
+        await until(lambda: any(p.phase is Phase.RUNNING for p in rec.of(PhaseChanged)), what="the running phase")
+        changed = [p.phase for p in rec.of(PhaseChanged) if p.changed]
         assert changed[:3] == [Phase.PULLED, Phase.CREATED, Phase.RUNNING]
-        checks = rec.of("preflight")[0]
+        checks = rec.of(PreflightChecked)[0].checks
         assert {c.name for c in checks} >= {"podman", "image", "port", "gpu"} and all(c.ok for c in checks)
-        assert any("CPU mode" in n.text for n in rec.of("notice"))
+        assert any("CPU mode" in n.text for n in rec.of(Notice))
         # nothing answers HTTP: cancel the wait; the container keeps running
         manager.cancel_operation()
         await until(lambda: manager.busy is None, what="the cancel")
@@ -79,8 +99,8 @@ async def test_start_phases_refusal_cancel_logs_restart_stop_remove(busybox_conf
         assert manager.status is not None and manager.status.state is ServiceState.RUNNING
         assert manager.status.managed
         # follow_logs delivers the container's lines
-        await until(lambda: {"hello", "oops"} <= {line.text for line in rec.of("log")}, what="log lines")
-        assert any(line.stream == "stderr" and line.text == "oops" for line in rec.of("log"))
+        await until(lambda: {"hello", "oops"} <= {line.text for line in rec.of(LogLine)}, what="log lines")
+        assert any(line.stream == "stderr" and line.text == "oops" for line in rec.of(LogLine))
 
         # restart: waits through the phases again, and fails after the startup timeout (nothing serves)
         first_start = manager.status.started_at
@@ -91,10 +111,10 @@ async def test_start_phases_refusal_cancel_logs_restart_stop_remove(busybox_conf
         assert manager.status.started_at > first_start
         # the log follower re-followed the new run without repeating the old lines
         await until(
-            lambda: [line.text for line in rec.of("log")].count("hello") == 2, what="the 2nd run's log"
+            lambda: [line.text for line in rec.of(LogLine)].count("hello") == 2, what="the 2nd run's log"
         )
         await asyncio.sleep(0.5)
-        assert [line.text for line in rec.of("log")].count("hello") == 2
+        assert [line.text for line in rec.of(LogLine)].count("hello") == 2
 
         manager.stop_service()
         await until(lambda: manager.busy is None, what="the stop")
@@ -103,7 +123,7 @@ async def test_start_phases_refusal_cancel_logs_restart_stop_remove(busybox_conf
         manager.remove_service()
         await until(lambda: manager.busy is None, what="the remove")
         assert manager.status.state is ServiceState.ABSENT
-        busy = rec.of("busy")
+        busy = [e.busy for e in rec.of(BusyChanged)]
         assert busy.count(None) == 4 and {"starting", "restarting", "stopping", "removing"} <= set(busy)
     finally:
         follower.cancel()
@@ -121,7 +141,7 @@ async def test_exit_during_start_reports_code_and_last_lines(busybox_config, cle
         await until(lambda: manager.busy is None, what="the failed start")
         assert manager.phase.phase is Phase.FAILED
         assert "exit code 7" in manager.error and "fatal: no GPU" in manager.error
-        assert rec.of("error")[-1] == manager.error
+        assert rec.errors()[-1] == manager.error
         assert manager.status.state is ServiceState.EXITED and manager.status.exit_code == 7
     finally:
         await manager.aclose()
@@ -145,7 +165,7 @@ async def test_port_taken_is_reported_as_updates_without_exceptions(busybox_conf
             manager.start_service()
             await until(lambda: manager.busy is None, what="the refused start")
             assert manager.error.startswith("preflight failed:\n✖ port:")
-            assert rec.of("phase") == []  # nothing was created or started
+            assert rec.of(PhaseChanged) == []  # nothing was created or started
             assert manager.status.state is ServiceState.ABSENT
         finally:
             await manager.aclose()
@@ -155,11 +175,11 @@ async def test_podman_absent_status_unknown_and_errors(busybox_config, tmp_path:
     manager, rec = make_manager(busybox_config(socket=str(tmp_path / "no.sock")))
     watcher = asyncio.create_task(manager.watch_status(interval_s=0.2))
     try:
-        await until(lambda: len(rec.of("status")) >= 2, what="two status refreshes")
+        await until(lambda: len(rec.of(StatusChanged)) >= 2, what="two status refreshes")
         status = manager.status
         assert status.state is ServiceState.UNKNOWN and "cannot reach the podman API" in status.detail
         assert "systemctl --user enable --now podman.socket" in manager.error
-        assert len(rec.of("error")) == 1  # reported once, not at every refresh
+        assert len(rec.errors()) == 1  # reported once, not at every refresh
         assert not watcher.done()
         manager.start_service()
         await until(lambda: manager.busy is None, what="the refused start")
@@ -186,23 +206,34 @@ async def test_changed_spec_is_reported_then_recreated(busybox_config, cleanup):
     try:
         await manager.refresh_status()
         assert [str(c) for c in manager.changes] == ["CLI_ARGS '--cpu' → '--fast --cpu'"]
-        assert rec.of("changes")[-1] == manager.changes
+        assert list(rec.of(ChangesFound)[-1].changes) == manager.changes
         # start refuses to recreate by itself
         manager.start_service()
         await until(lambda: manager.busy is None, what="the refused start")
         assert "differs from the config (1 change)" in manager.error and "(c)" in manager.error
-        assert rec.of("phase") == []
+        assert rec.of(PhaseChanged) == []
+        # offered the recreate and declined: the existing container is started as it is
+        asked: list[list[str]] = []
+
+        async def decline(changes) -> bool:
+            asked.append([str(c) for c in changes])
+            return False
+
+        finished = await manager.start_service(confirm_recreate=decline)
+        assert asked == [["CLI_ARGS '--cpu' → '--fast --cpu'"]]
+        assert manager.status.id == before and Phase.RUNNING in [p.phase for p in rec.of(PhaseChanged)]
+        assert not finished.ok and finished.error.startswith("startup failed")  # sleep never answers HTTP
 
         manager.recreate_service()
         await until(lambda: manager.busy is None, timeout=30, what="the recreate")
         assert manager.status.id != before and manager.changes == []
         assert manager.status.state is ServiceState.RUNNING
-        assert [p.phase for p in rec.of("phase") if p.changed][:3] == [
+        assert [p.phase for p in rec.of(PhaseChanged) if p.changed][:3] == [
             Phase.PULLED,
             Phase.CREATED,
             Phase.RUNNING,
         ]
-        assert any("recreated" in n.text and "--fast" in n.text for n in rec.of("notice"))
+        assert any("recreated" in n.text and "--fast" in n.text for n in rec.of(Notice))
         inspect = await manager.backend.inspect()
         assert "CLI_ARGS=--fast --cpu" in inspect["Config"]["Env"]
     finally:
@@ -218,9 +249,9 @@ async def test_pull_with_progress_and_cancel(busybox_config, podman_service: Pod
         assert manager.busy == "pulling"
         manager.run_preflight()  # refused while pulling
         assert (
-            rec.of("error")[-1] == "cannot run the preflight now: pulling is still running (Esc cancels it)"
+            rec.errors()[-1] == "cannot run the preflight now: pulling is still running (Esc cancels it)"
         )
-        await until(lambda: rec.of("pull"), what="a pull event")
+        await until(lambda: rec.of(PullProgress), what="a pull event")
         manager.cancel_operation()
         await until(lambda: manager.busy is None, what="the cancel")
         assert manager.error == "pulling cancelled: nothing was created"
@@ -231,11 +262,11 @@ async def test_pull_with_progress_and_cancel(busybox_config, podman_service: Pod
         manager.pull_image()
         await until(lambda: manager.busy is None, timeout=60, what="the pull")
         assert manager.error is None
-        events = rec.of("pull")
+        events = rec.of(PullProgress)
         downloading = [e for e in events if e.status == "Downloading"]
         assert downloading and downloading[0].total and 0 < downloading[0].current <= downloading[0].total
         assert manager.pull.percent == 100.0 and manager.pull.layers_done == manager.pull.layers_total
-        assert any(n.text == f"pulled {remote}" for n in rec.of("notice"))
+        assert any(n.text == f"pulled {remote}" for n in rec.of(Notice))
         assert await manager.backend.image_present()
     finally:
         await asyncio.to_thread(remove_image, podman_service, remote)
@@ -257,6 +288,6 @@ def test_equivalent_logs_command_and_bad_config(busybox_config, tmp_path: Path):
     rec = Recorder()
     broken.add_listener(rec)
     broken.start_service()
-    assert broken.backend is None and "process.comfyui_dir" in rec.of("error")[0]
+    assert broken.backend is None and "process.comfyui_dir" in rec.errors()[0]
     broken.pull_image()
-    assert len(rec.of("error")) == 2
+    assert len(rec.errors()) == 2

@@ -17,15 +17,22 @@ from pathlib import Path
 import pytest
 from textual import work
 from textual.app import App
-from textual.widgets import ProgressBar, RichLog
+from textual.widgets import ProgressBar
 from tui_server_helpers import remove_image
 
+from comfytui.core.comfy.session import ComfySession
+from comfytui.core.comfy.stats import SystemStatsPoller
 from comfytui.core.config import Config, ContainerSettings, ReconnectSettings
-from comfytui.core.lifecycle import ContainerSpec, Phase, PodmanBackend, ServiceState
-from comfytui.core.lifecycle.manager import LifecycleManager, LifecycleUpdate
+from comfytui.core.gpu.feed import GpuFeed
+from comfytui.core.gpu.sampler import GpuSampler
+from comfytui.core.lifecycle import ContainerSpec, Phase, PhaseChanged, PodmanBackend, ServiceState
+from comfytui.core.lifecycle.events import LifecycleEvent
+from comfytui.core.lifecycle.manager import LifecycleManager
 from comfytui.tui.screens.confirm import ConfirmScreen
 from comfytui.tui.screens.help import HelpScreen
 from comfytui.tui.screens.server import ServerScreen
+from comfytui.tui.services import Services
+from comfytui.tui.widgets.log_pane import LogPane
 from harness.app import screen_text, wait_until
 from harness.podman import PodmanService, comfy_container_values
 
@@ -33,20 +40,27 @@ pytestmark = pytest.mark.podman
 
 
 class HostApp(App[None]):
-    """The Server screen's whole dependency surface: ``config`` and ``lifecycle`` (the App owns
-    the manager's status and log loops, like the dashboard)."""
+    """A small app around the Server screen: the app's ``Services`` with a lifecycle manager
+    whose status and log loops the App owns, like the dashboard (the session is never run)."""
 
     def __init__(self, config: Config) -> None:
         super().__init__()
-        self.config = config
         self.lifecycle = LifecycleManager(config)
-        self.updates: list[LifecycleUpdate] = []
+        session = ComfySession(config)
+        self.services = Services(
+            config=config,
+            session=session,
+            gpu_feed=GpuFeed(GpuSampler(config.gpu)),
+            stats_poller=SystemStatsPoller(session.client),
+            lifecycle=self.lifecycle,
+        )
+        self.updates: list[LifecycleEvent] = []
         self.lifecycle.add_listener(self.updates.append)
 
     def on_mount(self) -> None:
         self.watch_service()
         self.follow_service_logs()
-        self.push_screen(ServerScreen(self))
+        self.push_screen(ServerScreen(self.services))
 
     @work(exclusive=True, group="service-status", exit_on_error=False)
     async def watch_service(self) -> None:
@@ -103,7 +117,7 @@ async def test_dashboard_server_screen_starts_real_comfyui_and_stop_asks(
     manager: LifecycleManager = app.lifecycle
     phases: list[Phase] = []
     manager.add_listener(
-        lambda u: phases.append(u.payload.phase) if u.kind == "phase" and u.payload.changed else None
+        lambda event: phases.append(event.phase) if isinstance(event, PhaseChanged) and event.changed else None
     )
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("s")
@@ -137,7 +151,7 @@ async def test_dashboard_server_screen_starts_real_comfyui_and_stop_asks(
             "managed by comfytui",
         )
         assert "up " in text
-        log_view = app.screen.query_one("#server-log", RichLog)
+        log_view = app.screen.query_one("#server-log", LogPane).view
         await wait_until(pilot, lambda: len(log_view.lines) > 3, what="log lines in the log view")
 
         # S asks first; n keeps it running
@@ -190,12 +204,12 @@ async def test_start_cancel_with_esc_and_remove_after_confirming(busybox_config,
 
         # the log view has the container's line; `l` focuses it
         await pilot.press("l")
-        log_view = app.screen.query_one("#server-log", RichLog)
-        assert app.focused is log_view
+        log_pane = app.screen.query_one("#server-log", LogPane)
+        assert app.focused is log_pane.view
         await wait_until(
-            pilot, lambda: any("booting" in line.text for line in log_view.lines), what="a log line"
+            pilot, lambda: any("booting" in line.text for line in log_pane.view.lines), what="a log line"
         )
-        assert log_view.border_subtitle == manager.equivalent_logs_command()
+        assert log_pane.border_subtitle == manager.equivalent_logs_command()
 
         # x asks first; y removes
         await pilot.press("x")
@@ -228,15 +242,19 @@ async def test_recreate_shows_the_changes_and_preflight_failures(busybox_config,
         async with app.run_test(size=(110, 36)) as pilot:
             await shows(pilot, app, "1 change to apply (c recreates)", "'--fast --cpu'")
 
-            # u refuses to recreate by itself
-            await pilot.press("u")
-            await wait_until(pilot, lambda: manager.busy is None and manager.error, what="the refused start")
-            await shows(pilot, app, "differs from the config (1 change)")
-
-            await pilot.press("c")
-            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
-            await shows(pilot, app, "CLI_ARGS '--cpu' → '--fast --cpu'")
+            # u offers the recreate with the changes, as `comfytui up` does; n starts it as it is
             before = manager.status.id
+            await pilot.press("u")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the recreate offer")
+            await shows(pilot, app, f"Recreate {manager.name}?", "CLI_ARGS '--cpu' → '--fast --cpu'")
+            await pilot.press("n")
+            await wait_until(pilot, lambda: manager.busy is None, timeout=30, what="the start as it is")
+            assert manager.status.id == before and manager.phase.phase is Phase.FAILED  # busybox never answers HTTP
+            await shows(pilot, app, "1 change to apply (c recreates)")
+
+            # u again, y: recreated from the config, then started through the phases
+            await pilot.press("u")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the recreate offer")
             await pilot.press("y")
             await wait_until(
                 pilot,
@@ -245,7 +263,14 @@ async def test_recreate_shows_the_changes_and_preflight_failures(busybox_config,
                 what="recreate",
             )
             assert manager.changes == [] and state(manager) is ServiceState.RUNNING
+            assert any(n.text.startswith(f"recreating {manager.name}") for n in app.screen.notices_seen)
             await shows(pilot, app, "the container matches the config")
+
+            # c recreates on its own, after confirming
+            await pilot.press("c")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+            await shows(pilot, app, "No change from the config is known")
+            await pilot.press("n")
 
         # preflight failures: the port taken by another program, with the fix
         moved = ContainerSettings(

@@ -119,8 +119,23 @@ def prompt_differences(ours: dict[str, Any], theirs: dict[str, Any], random_ok: 
     return diffs
 
 
+KNOWN_DIVERGENCES = {
+    ("templates-json", "image_ovis_text_to_image"): (
+        "frontend 1.32.9 mis-maps the inner KSampler's widgets_values when the node saved only its "
+        "linked widget slots (steps gets the seed, cfg gets steps); comfytui keeps the saved values"
+    ),
+}
+"""Templates where comfytui knowingly differs from the frontend (strict xfail: a match fails)."""
+
 CASES = [
-    pytest.param(folder, name, id=f"{folder or 'templates'}/{name}")
+    pytest.param(
+        folder,
+        name,
+        id=f"{folder or 'templates'}/{name}",
+        marks=[pytest.mark.xfail(strict=True, reason=KNOWN_DIVERGENCES[(folder, name)])]
+        if (folder, name) in KNOWN_DIVERGENCES
+        else [],
+    )
     for folder in SOURCES
     for name in sorted(MANIFESTS[folder]["converted"])
 ]

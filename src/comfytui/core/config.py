@@ -12,6 +12,7 @@ from the environment, or ``Secret`` values, whose repr is masked.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -205,6 +206,24 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class ServerProfile:
+    """One server of the fleet (docs/FLEET.md): a ``[servers.NAME]`` table, or ``[server]`` as "default".
+
+    ``container`` and ``process`` are the top-level sections with this server's overrides
+    applied (``[servers.NAME.container]``: gpus, port, socket...)."""
+
+    name: str
+    server: ServerSettings
+    backend: Literal["none", "container", "process"] = "none"
+    container: ContainerSettings = field(default_factory=ContainerSettings)
+    process: ProcessSettings = field(default_factory=ProcessSettings)
+
+
+DEFAULT_SERVER_NAME = "default"
+"""The name of the single server of a config with only ``[server]``."""
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration. ``backend`` picks what comfytui manages: nothing, a container, a process."""
 
@@ -220,6 +239,12 @@ class Config:
     queue: QueueSettings = field(default_factory=QueueSettings)
     outputs: OutputSettings = field(default_factory=OutputSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    servers: dict[str, ServerProfile] = field(default_factory=dict)
+    """``[servers.NAME]`` tables, in file order (empty: the one ``[server]``, named "default")."""
+    default_server: str = ""
+    """The server used when none is named: ``default_server = "NAME"``, else the first."""
+    selected_server: str = DEFAULT_SERVER_NAME
+    """The name of the server ``server`` / ``backend`` / ``container`` / ``process`` describe now."""
     source: str = ""
     """The file this was read from (empty for defaults)."""
 
@@ -228,6 +253,27 @@ class Config:
 
     def with_server(self, **changes: Any) -> Config:
         return dataclasses.replace(self, server=dataclasses.replace(self.server, **changes))
+
+    def fleet(self) -> list[ServerProfile]:
+        """Every configured server, the default first; a single-server config is one named "default"."""
+        if not self.servers:
+            return [ServerProfile(self.selected_server, self.server, self.backend, self.container, self.process)]
+        first = self.default_server or next(iter(self.servers))
+        return [self.servers[first], *(p for n, p in self.servers.items() if n != first)]
+
+    def select_server(self, name: str | None = None) -> Config:
+        """This config with ``server``, ``backend``, ``container`` and ``process`` taken from the
+        server called ``name`` (None: the default). Unknown names are a ``ConfigError``."""
+        if not self.servers:
+            if name in (None, self.selected_server):
+                return self
+            raise ConfigError(f"--server {name}: no such server: the config names only {self.selected_server!r}")
+        chosen = name or self.default_server or next(iter(self.servers))
+        profile = self.servers.get(chosen)
+        if profile is None:
+            raise ConfigError(f"--server {chosen}: no such server (configured: {', '.join(self.servers)})")
+        return dataclasses.replace(self, server=profile.server, backend=profile.backend, container=profile.container,
+                                   process=profile.process, selected_server=profile.name)
 
 
 # Environment overrides: variable -> (section, key). Names follow the seed integration.
@@ -337,8 +383,20 @@ def _build_section(cls: type, table: dict[str, Any], where: _Where, section: str
     return cls(**values)
 
 
+POSITIVE_SETTINGS = {("gpu", "interval_s"), ("server", "timeout_s"), ("server", "poll_interval_s"), ("gpu", "nvml_retry_s")}
+"""Periods where 0 would mean a busy loop (or no time at all): they must be > 0."""
+
+
 def _check_ranges(values: dict[str, Any], where: _Where, section: str) -> None:
     for key, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise where.error(section, key, f"must be a finite number, got {value!r}")
+        if (section, key) in POSITIVE_SETTINGS and isinstance(value, int | float) and value == 0:
+            raise where.error(section, key, f"must be greater than 0, got {value!r}")
+        if key == "url" and isinstance(value, str):
+            scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+            if scheme not in ("http", "https"):
+                raise where.error(section, key, f"{redact(value)!r} is not an http:// or https:// URL")
         if (key.endswith("_s") or key in ("port", "container_port", "log_lines", "history", "max_attempts")) and isinstance(
             value, int | float
         ):
@@ -373,10 +431,54 @@ def parse_config(text: str, source: str = "<config>") -> Config:
             kwargs[key] = _build_section(sections[key], value, where, key)
         elif key == "backend":
             kwargs[key] = _coerce(value, typing.get_type_hints(Config)["backend"], where, "", key)
+        elif key in ("servers", "default_server"):
+            continue  # after the loop: they build on [server], [container] and [process]
         else:
-            known = ", ".join(["backend", *sections])
+            known = ", ".join(["backend", "default_server", "servers", *sections])
             raise where.error("", key, f"unknown setting or section (known: {known})")
-    return Config(source=source, **kwargs)
+    config = Config(source=source, **kwargs)
+    if "servers" in data or "default_server" in data:
+        config = _with_servers(config, data, where)
+    return config
+
+
+_PROFILE_KEYS = {"backend", "container", "process"}
+
+
+def _with_servers(config: Config, data: dict[str, Any], where: _Where) -> Config:
+    """Read ``[servers.NAME]`` tables and ``default_server``; select the default server."""
+    tables = data.get("servers", {})
+    if not isinstance(tables, dict):
+        raise where.error("", "servers", "expected [servers.NAME] tables")
+    profiles: dict[str, ServerProfile] = {}
+    if "server" in data:  # today's [server] stays a server of the fleet, named "default"
+        profiles[DEFAULT_SERVER_NAME] = ServerProfile(DEFAULT_SERVER_NAME, config.server, config.backend,
+                                                      config.container, config.process)
+    for name, table in tables.items():
+        section = f"servers.{name}"
+        if not isinstance(table, dict):
+            raise where.error("servers", name, f"expected a [{section}] table")
+        server_keys = {k: v for k, v in table.items() if k not in _PROFILE_KEYS}
+        server = _build_section(ServerSettings, server_keys, where, section)
+        if not server_keys.get("url"):
+            raise where.error(section, "url", "every [servers.NAME] needs its url")
+        backend = config.backend if "backend" not in table else _coerce(
+            table["backend"], typing.get_type_hints(Config)["backend"], where, section, "backend")
+        parts: dict[str, Any] = {}
+        for part, base in (("container", config.container), ("process", config.process)):
+            overrides = table.get(part, {})
+            if not isinstance(overrides, dict):
+                raise where.error(section, part, f"expected a [{section}.{part}] table")
+            built = _build_section(type(base), overrides, where, f"{section}.{part}")
+            parts[part] = dataclasses.replace(base, **{k: getattr(built, k) for k in overrides})
+        profiles[str(name)] = ServerProfile(str(name), server, backend, parts["container"], parts["process"])
+    default = data.get("default_server", "")
+    if not isinstance(default, str):
+        raise where.error("", "default_server", f"expected a server name, got {default!r}")
+    if default and default not in profiles:
+        raise where.error("", "default_server", f"{default!r} is not a server (configured: {', '.join(profiles) or 'none'})")
+    config = dataclasses.replace(config, servers=profiles, default_server=default)
+    return config.select_server(None) if profiles else config
 
 
 def apply_env(config: Config, environ: typing.Mapping[str, str]) -> Config:

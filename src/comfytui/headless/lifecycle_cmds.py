@@ -11,31 +11,42 @@ server unreachable, or the startup failed.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
 import re
 import sys
+import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from comfytui.core.config import Config
-from comfytui.core.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREACHABLE, InputError
+from comfytui.core.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREACHABLE, InputError, LifecycleError
 from comfytui.core.lifecycle import (
+    Change,
+    Notice,
     Phase,
     PhaseChanged,
     PodmanBackend,
     PreflightCheck,
-    ProcessBackend,
     PullProgress,
     ServiceState,
     ServiceStatus,
     StartupFailed,
     blocking_failures,
     make_backend,
-    startup,
 )
+from comfytui.core.lifecycle.events import (
+    BusyChanged,
+    ChangesFound,
+    LifecycleEvent,
+    OperationFinished,
+    PreflightChecked,
+)
+from comfytui.core.lifecycle.manager import LifecycleManager
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -184,108 +195,135 @@ def _exit_for_checks(checks: list[PreflightCheck]) -> int:
 
 
 # ---------------------------------------------------------------------- handlers
-async def up_handler(args: argparse.Namespace, config: Config) -> int:
-    backend = make_backend(config)
-    try:
-        return await _up(args, config, backend)
-    finally:
-        await backend.close()
+# ``up``, ``down`` and ``restart`` are thin callers of ``LifecycleManager``, the one start path
+# the Server screen uses too: they print its events and map its outcome to an exit code.
 
 
-async def _up(args: argparse.Namespace, config: Config, backend: PodmanBackend | ProcessBackend) -> int:
-    if isinstance(backend, PodmanBackend):
-        for notice in backend.spec.notices:
-            _err(f"comfytui: {notice.level}: {notice.text}")
-    checks = await backend.preflight()
-    failed = blocking_failures(checks)
-    if failed or any(not c.ok for c in checks):
-        _err("preflight:")
-        for check in checks:
-            if not check.ok:
-                _err(format_check(check))
-    if failed:
-        return _exit_for_checks(checks)
-    settings: Any = config.container if isinstance(backend, PodmanBackend) else config.process
-    if isinstance(backend, PodmanBackend):
-        if args.pull or not await backend.image_present():
-            await _pull(backend)
-        changes = await backend.diff()
-        if changes:
-            status = await backend.status()
-            _err(f"the container {backend.name!r} differs from the config:")
-            for change in changes:
-                _err(f"  - {change}")
-            if not status.managed:
-                _err(f"comfytui: {backend.name!r} was not created by comfytui: it is kept as it is")
-            else:
-                interactive = sys.stdin.isatty() and not args.yes
-                if not interactive or _confirm(f"recreate {backend.name!r} with these changes?"):
-                    _err(f"recreating {backend.name}")
-                    await backend.recreate(start=False)
+class _EventPrinter:
+    """The manager's events on stderr: notices, preflight problems, pull progress, the changes a
+    recreate applies, and the startup phases."""
+
+    def __init__(self, manager: LifecycleManager) -> None:
+        self.manager = manager
+        self.pull: PullPrinter | None = None
+
+    def __call__(self, event: LifecycleEvent) -> None:
+        match event:
+            case BusyChanged(busy="pulling"):
+                self.pull = PullPrinter()
+                _err(f"pulling {self.manager.image}")
+            case PullProgress() if self.pull is not None:
+                self.pull(event)
+            case Notice(level=level, text=text):
+                if self.pull is not None:  # "pulled ...": ends the progress line
+                    self.pull.done(text)
+                    self.pull = None
                 else:
-                    _err("keeping the existing container (run `comfytui up --yes` to recreate it)")
+                    _err(f"comfytui: {level}: {text}")
+            case PreflightChecked(checks=checks) if any(not c.ok for c in checks):
+                _err("preflight:")
+                for check in checks:
+                    if not check.ok:
+                        _err(format_check(check))
+            case ChangesFound(changes=changes) if changes:
+                _err(f"the container {self.manager.name!r} differs from the config:")
+                for change in changes:
+                    _err(f"  - {change}")
+            case PhaseChanged() if event.phase is not Phase.FAILED:
+                _err(format_phase(event))
+            case _:
+                pass
+
+
+async def _ask(question: str) -> bool:
+    """``_confirm`` in a daemon thread: the loop keeps running, and Ctrl-C does not wait for Enter."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[bool] = loop.create_future()
+
+    def read() -> None:
+        result = _confirm(question)
+        loop.call_soon_threadsafe(lambda: answer.done() or answer.set_result(result))
+
+    threading.Thread(target=read, name="comfytui-confirm", daemon=True).start()
+    return await answer
+
+
+async def _finish(task: asyncio.Task[OperationFinished] | None, manager: LifecycleManager) -> OperationFinished:
+    """Await an operation; its failure is raised again (our errors carry their exit code)."""
+    if task is None:  # refused: only when the manager has no backend, which raises its reason
+        manager.require_backend()
+        raise LifecycleError(manager.error or "the operation was refused")
+    finished = await task
+    if finished.exception is not None and not isinstance(finished.exception, StartupFailed):
+        raise finished.exception
+    return finished
+
+
+def _startup_outcome(finished: OperationFinished, manager: LifecycleManager) -> int:
+    if finished.ok:
+        return EXIT_OK
+    if blocking_failures(manager.preflight):
+        return _exit_for_checks(manager.preflight)
+    _err(f"comfytui: {finished.error}")
+    return EXIT_UNREACHABLE
+
+
+async def up_handler(args: argparse.Namespace, config: Config) -> int:
+    manager = LifecycleManager(config)
     try:
-        async with contextlib.aclosing(
-            startup(
-                backend,
-                server=config.server,
-                timeout_s=args.startup_timeout or settings.startup_timeout_s,
-                retries=settings.startup_retries,
-            )
-        ) as phases:
-            async for event in phases:
-                if event.phase is not Phase.FAILED:
-                    _err(format_phase(event))
-    except StartupFailed as exc:
-        _err(f"comfytui: startup failed: {exc}")
-        return EXIT_UNREACHABLE
-    print(backend.url, flush=True)
-    return EXIT_OK
+        manager.require_backend()
+        manager.add_listener(_EventPrinter(manager))
+        interactive = sys.stdin.isatty() and not args.yes
+
+        async def confirm_recreate(changes: Sequence[Change]) -> bool:
+            if not interactive or await _ask(f"recreate {manager.name!r} with these changes?"):
+                return True
+            _err("keeping the existing container (run `comfytui up --yes` to recreate it)")
+            return False
+
+        task = manager.start_service(
+            pull=args.pull, confirm_recreate=confirm_recreate, startup_timeout_s=args.startup_timeout
+        )
+        code = _startup_outcome(await _finish(task, manager), manager)
+        if code == EXIT_OK:
+            print(manager.url, flush=True)
+        return code
+    finally:
+        await manager.aclose()
 
 
 async def down_handler(args: argparse.Namespace, config: Config) -> int:
-    backend = make_backend(config)
+    manager = LifecycleManager(config)
     try:
-        before = await backend.status()
+        before = await manager.require_backend().status()
         if before.state is ServiceState.ABSENT:
-            _err(f"{backend.name}: nothing to stop (absent)")
+            _err(f"{manager.name}: nothing to stop (absent)")
             return EXIT_OK
-        await backend.stop(args.timeout_stop)
+        await _finish(manager.stop_service(args.timeout_stop), manager)
         if args.remove:
-            await backend.remove()
-            _err(f"{backend.name}: stopped and removed")
+            await _finish(manager.remove_service(), manager)
+            _err(f"{manager.name}: stopped and removed")
         else:
-            _err(f"{backend.name}: stopped")
+            _err(f"{manager.name}: stopped")
         return EXIT_OK
     finally:
-        await backend.close()
+        await manager.aclose()
 
 
 async def restart_handler(args: argparse.Namespace, config: Config) -> int:
-    backend = make_backend(config)
-    settings: Any = config.container if isinstance(backend, PodmanBackend) else config.process
+    manager = LifecycleManager(config)
     try:
-        status = await backend.status()
+        status = await manager.require_backend().status()
         if status.state is ServiceState.ABSENT:
-            _err(f"comfytui: {backend.name} does not exist: run `comfytui up`")
+            _err(f"comfytui: {manager.name} does not exist: run `comfytui up`")
             return EXIT_BAD_INPUT
-        await backend.restart(args.timeout_stop)
-        _err(f"{backend.name}: restarted")
-        if args.no_wait:
-            return EXIT_OK
-        try:
-            async with contextlib.aclosing(
-                startup(backend, server=config.server, timeout_s=settings.startup_timeout_s)
-            ) as phases:
-                async for event in phases:
-                    if event.phase is not Phase.FAILED:
-                        _err(format_phase(event))
-        except StartupFailed as exc:
-            _err(f"comfytui: startup failed: {exc}")
-            return EXIT_UNREACHABLE
-        return EXIT_OK
+        manager.add_listener(_EventPrinter(manager))
+        finished = await _finish(manager.restart_service(args.timeout_stop, wait=not args.no_wait), manager)
+        if finished.ok:
+            _err(f"{manager.name}: restarted")
+        return _startup_outcome(finished, manager)
     finally:
-        await backend.close()
+        await manager.aclose()
 
 
 async def server_health(config: Config) -> dict[str, Any]:
@@ -355,8 +393,6 @@ async def status_handler(args: argparse.Namespace, config: Config) -> int:
 async def _server_log_lines(config: Config, follow: bool, since: datetime | None, tail: int | None) -> Any:
     """ComfyUI's own log (``/internal/logs/raw``) when comfytui manages no container or process;
     ``follow`` polls it once a second and prints what is new."""
-    import asyncio
-
     from comfytui.core.comfy.client import ComfyClient
     from comfytui.core.lifecycle.types import LogLine
 

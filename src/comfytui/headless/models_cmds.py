@@ -15,8 +15,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from comfytui.core.config import Config
-from comfytui.core.errors import EXIT_OK, ComfyTuiError
-from comfytui.core.models.catalog import ModelCatalog, ModelEntry, filter_entries, format_bytes, sort_entries
+from comfytui.core.errors import EXIT_OK, ComfyTuiError, InputError
+from comfytui.core.models.catalog import (
+    ModelCatalog,
+    ModelEntry,
+    filter_entries,
+    format_bytes,
+    normalize_folder,
+    sort_entries,
+)
 from comfytui.headless.options import add_server_options
 
 
@@ -73,6 +80,8 @@ class _Progress:
 
 async def models_handler(args: argparse.Namespace, config: Config) -> int:
     async with ModelCatalog(config, extra_roots=args.dir) as catalog:
+        if args.types:
+            await _check_types(catalog, args.types)
         listing = await catalog.list(args.types or None)
         if listing.server_exception is not None and not any(listing.roots.values()):
             raise listing.server_exception
@@ -102,6 +111,22 @@ async def models_handler(args: argparse.Namespace, config: Config) -> int:
         return EXIT_OK
     print("\n".join(format_listing(entries, hashes if args.hash else None, args.metadata)))
     return EXIT_OK
+
+
+async def _check_types(catalog: ModelCatalog, types: Sequence[str]) -> None:
+    """``--type`` names a folder the server or a local models root knows, else exit 2 (a typo
+    would otherwise print "No model files." and exit 0)."""
+    known = await catalog.folders()
+    for name in types:
+        key = normalize_folder(name)
+        if key in known or any(d.is_dir() for d in await catalog.local_roots(key)):
+            continue
+        try:
+            await catalog.server_folders()
+            asked = ""
+        except ComfyTuiError:
+            asked = " (the server could not be asked for its folders)"
+        raise InputError(f"models --type: unknown model folder '{name}'{asked}; known folders: {', '.join(known)}")
 
 
 async def _hash(catalog: ModelCatalog, entry: ModelEntry) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     hls.add_argument("--since", help="a date (2025-01-31), a time (2025-01-31T12:00) or an age (30m, 2h, 3d)")
     hls.add_argument("--limit", type=int, default=50)
     hls.add_argument("--text", default="", help="match in id, label, batch or workflow source")
-    hls.add_argument("--server", help="only jobs of this server URL")
+    hls.add_argument("--server", dest="history_server", metavar="NAME|URL", help="only jobs of this server (a configured name or a URL)")
     hls.add_argument("--json", action="store_true")
     show = hsub.add_parser("show", help="one job with its prompt, outputs and error")
     show.add_argument("id")
@@ -80,7 +80,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     requeue.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.INPUT=VALUE")
     requeue.add_argument("--seed-mode", choices=SEED_MODES, default="fixed")
     requeue.add_argument("--json", action="store_true")
-    for p in (hls, show, requeue):
+    add_server_options(hls, server_option=False)  # its --server filters, it does not connect
+    for p in (show, requeue):
         add_server_options(p)
     history.set_defaults(handler=handle_history)
 
@@ -94,6 +95,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     daemon = sub.add_parser("daemon", help="run the queue's dispatcher in the foreground (tmux, systemd --user)")
     add_server_options(daemon)
+    from comfytui.headless.metrics_cmds import add_listen_options
+
+    add_listen_options(daemon, "--metrics", default=None)
     daemon.set_defaults(handler=handle_daemon)
 
 
@@ -224,6 +228,14 @@ async def _queue_ls(args: argparse.Namespace, config: Config, store: Store) -> i
 # -- history
 
 
+def _server_filter(config: Config, name_or_url: str | None) -> str | None:
+    """``history ls --server``: a configured server's name stands for its URL."""
+    if not name_or_url:
+        return None
+    named = {p.name: p.server.url for p in config.fleet()}
+    return named.get(name_or_url, name_or_url)
+
+
 async def handle_history(args: argparse.Namespace, config: Config) -> int:
     store = open_store()
     if args.history_command == "ls":
@@ -233,7 +245,7 @@ async def handle_history(args: argparse.Namespace, config: Config) -> int:
         query = HistoryFilter(
             status=tuple(p for s in args.status for p in s.split(",")),
             text=args.text,
-            server=args.server,
+            server=_server_filter(config, args.history_server),
             since=parse_since(args.since) if args.since else None,
             limit=max(1, args.limit),
         )
@@ -345,15 +357,18 @@ async def handle_wait(args: argparse.Namespace, config: Config) -> int:
 
 
 async def report_jobs(
-    args: argparse.Namespace, config: Config, store: Store, client: ComfyClient, jobs: list[StoredJob]
+    args: argparse.Namespace, config: Config, store: Store, client: ComfyClient, jobs: list[StoredJob],
+    *, clients: dict[str, ComfyClient] | None = None,
 ) -> int:
+    """Print the outcome; with ``args.out``, collect outputs (from each job's own server in ``clients``)."""
     from comfytui.core.queue.outputs import collect_outputs
 
     results = []
     for job in jobs:
         entry = job.to_json()
         if args.out and job.state == "success":
-            got = await collect_outputs(store, client, job, config.outputs, args.out)
+            source = (clients or {}).get(job.server, client)
+            got = await collect_outputs(store, source, job, config.outputs, args.out)
             entry["files"] = [str(p) for p in got.files]
             for message in got.refused:
                 print(f"comfytui: {message}", file=sys.stderr)
@@ -369,22 +384,51 @@ async def report_jobs(
 
 
 async def handle_daemon(args: argparse.Namespace, config: Config) -> int:
+    """One server's dispatcher, or the fleet's (several --url, or [servers.*] without --server)."""
+    import os
+
     from comfytui.core.queue.dispatcher import Dispatcher
+    from comfytui.core.queue.fleet import Fleet
+    from comfytui.headless.options import fleet_members
 
     if not config.reconnect.max_attempts == 0:
         config = config.replace(reconnect=type(config.reconnect)(0, config.reconnect.base_delay_s, config.reconnect.max_delay_s))
     store = open_store()
-    dispatcher = Dispatcher(config, store=store, session=ComfySession(config, role="daemon"))
-    task = asyncio.create_task(dispatcher.run(), name="comfytui-daemon")
+    members = fleet_members(args, config)
+    fleet: Fleet | None = None
+    if members:
+        fleet = Fleet(members, store=store)
+        work = fleet.run()
+        what = f"the fleet {', '.join(n for n, _ in members)}"
+    else:
+        dispatcher = Dispatcher(config, store=store, session=ComfySession(config, role="daemon"))
+        work = dispatcher.run()
+        what = dispatcher.server
+    metrics = None
+    if args.metrics_listen:
+        from comfytui.headless.metrics_cmds import serve_metrics
+
+        def sessions() -> dict[str, Any]:
+            if fleet is not None:
+                return {m.name: m.dispatcher.session for m in fleet.members if m.dispatcher is not None}
+            return {config.selected_server: dispatcher.session}
+
+        metrics = await serve_metrics(args, config, sessions_by_server=sessions,
+                                      decisions=(lambda: dict(fleet.decisions)) if fleet is not None else None)
+    task = asyncio.create_task(work, name="comfytui-daemon")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
-    print(f"comfytui: dispatching to {dispatcher.server} (pid {__import__('os').getpid()})", file=sys.stderr, flush=True)
+    print(f"comfytui: dispatching to {what} (pid {os.getpid()})", file=sys.stderr, flush=True)
     try:
         await task
     except asyncio.CancelledError:
         print("comfytui: dispatcher stopped", file=sys.stderr)
     finally:
+        if metrics is not None:
+            from comfytui.headless.metrics_cmds import stop_metrics
+
+            await stop_metrics(*metrics)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(store.flush)
     return EXIT_OK
@@ -431,3 +475,84 @@ async def run_through_queue(
     else:
         args.out = None
     return await report_jobs(args, config, store, session.client, finished)
+
+
+# -- the fleet: several servers behind one local queue (docs/FLEET.md)
+
+
+async def run_on_fleet(
+    args: argparse.Namespace, config: Config, members: list[tuple[str, Config]], prompt: dict[str, Any],
+    object_info: dict[str, Any] | None, workflow: dict[str, Any] | None,
+) -> int:
+    """``comfytui run`` over several servers: the jobs go to the fleet's local queue; a fleet
+    dispatcher runs in this process unless a ``comfytui daemon`` runs one for the same servers."""
+    import random
+
+    from comfytui.core.queue.fleet import Fleet
+    from comfytui.core.workflows.batch import batch_name, build_batch, job_label
+    from comfytui.core.workflows.params import seed_inputs
+
+    store = open_store()
+    queue_depth = config.queue.dispatch_depth if args.wait else max(args.count, config.queue.dispatch_depth)
+    members = [(n, c.replace(queue=type(c.queue)(queue_depth, c.queue.heartbeat_s, c.queue.stale_after_s))) for n, c in members]
+    fleet = Fleet(members, store=store)
+    prompts = build_batch(dict(prompt), args.count, args.seed_mode, object_info, random.Random())
+    label = args.label or Path(args.workflow).name
+    batch = batch_name(label, len(prompts), args.batch)
+    source = await asyncio.to_thread(lambda: str(Path(args.workflow).resolve()))
+    jobs = [
+        StoredJob(id=ops.new_job_id(), server=fleet.pool, label=job_label(label, i, len(prompts)), batch=batch,
+                  source=source, workflow=workflow, prompt=p, params=list(args.overrides),
+                  seeds=[p[n]["inputs"][k] for n, k in seed_inputs(p, object_info)])
+        for i, p in enumerate(prompts)
+    ]
+    ids = [j.id for j in jobs]
+    names = ", ".join(n for n, _ in members)
+    await ops.enqueue(store, jobs, front=args.front)
+    for job in jobs:
+        print(f"comfytui: queued {job.id} ({job.label}) for the fleet ({names})", file=sys.stderr)
+    lock = await store.call(store.dispatcher, fleet.pool)
+    runner: asyncio.Task[None] | None = None
+    if lock is None:
+        print(f"comfytui: no fleet dispatcher runs for {names}: dispatching from this process", file=sys.stderr)
+        runner = asyncio.create_task(fleet.run(), name="comfytui-run-fleet")
+    else:
+        print(f"comfytui: the fleet's dispatcher (pid {lock.pid}) sends them", file=sys.stderr)
+    try:
+        done = await _follow_fleet(store, ids, runner, until="finished" if args.wait else "sent")
+    finally:
+        if runner is not None:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner
+    if not args.wait:
+        _print(args, {"status": "queued", "prompt_ids": ids, "servers": {j.id: j.server for j in done}}, "\n".join(ids))
+        return EXIT_OK
+    args.out = None if args.no_download else (args.out or _outputs_dir(config))
+    clients = {server_key(c.server.url): ComfyClient(c.server) for _, c in members}
+    try:
+        return await report_jobs(args, config, store, next(iter(clients.values())), done, clients=clients)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+
+
+def _outputs_dir(config: Config) -> Path:
+    from comfytui.core.queue.outputs import output_dir
+
+    return output_dir(config.outputs)
+
+
+async def _follow_fleet(store: Store, ids: list[str], runner: asyncio.Task[None] | None, *, until: str) -> list[StoredJob]:
+    """Poll the store until every job has finished (or, ``until="sent"``, left the local queue)."""
+    while True:
+        rows = [await store.call(store.get, i) for i in ids]
+        jobs = [r for r in rows if r is not None]
+        if len(jobs) < len(ids):
+            raise InputError("a job of this run vanished from the store (cancelled and cleared?)")
+        if all(j.finished for j in jobs) or (until == "sent" and all(j.state != "queued" for j in jobs)):
+            return jobs
+        if runner is not None and runner.done():
+            runner.result()  # the fleet stopped: say why
+            raise ComfyTuiError("the fleet dispatcher stopped")
+        await asyncio.sleep(0.25)

@@ -74,6 +74,22 @@ async def prepare_prompt(args: argparse.Namespace, session: ComfySession) -> tup
     return resolved.prompt, resolved.object_info, resolved.workflow
 
 
+async def _fleet_prompt(args: argparse.Namespace, members: list[tuple[str, Config]]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """Load and check the workflow against the first server that answers and can run it."""
+    failure: ComfyTuiError | None = None
+    for _name, cfg in members:
+        session = ComfySession(cfg, role="cli")
+        try:
+            await session.client.system_stats()
+            return await prepare_prompt(args, session)
+        except ComfyTuiError as exc:
+            failure = failure if isinstance(failure, InputError) else exc
+        finally:
+            await session.aclose()
+    assert failure is not None
+    raise failure
+
+
 def _job_json(job: Job, files: list[Path]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "prompt_id": job.prompt_id,
@@ -99,6 +115,12 @@ async def handle_run(args: argparse.Namespace, config: Config) -> int:
     if not config.reconnect.max_attempts:
         # A script should not wait for ever on a server that is gone.
         config = config.replace(reconnect=type(config.reconnect)(8, config.reconnect.base_delay_s, config.reconnect.max_delay_s))
+    from comfytui.headless.options import fleet_members
+    from comfytui.headless.queue_cmds import run_on_fleet
+
+    members = fleet_members(args, config)
+    if len(members) > 1:  # several servers: through the fleet's local queue (docs/FLEET.md)
+        return await run_on_fleet(args, config, members, *await _fleet_prompt(args, members))
     session = ComfySession(config, role="cli")
     try:
         # Fail fast, before reading anything else: exit 3 names the URL.

@@ -112,7 +112,10 @@ async def handle_convert(args: argparse.Namespace, config: Config) -> int:
         prompt = loaded.prompt  # an API file, or the exact prompt an image's server ran
     else:
         assert loaded.workflow is not None and object_info is not None
-        result = await asyncio.to_thread(editor_to_api, loaded.workflow, object_info)
+        try:
+            result = await asyncio.to_thread(editor_to_api, loaded.workflow, object_info)
+        except InputError as exc:
+            raise InputError(f"{args.file}: {exc}") from None  # the converter does not know the file
         prompt = result.prompt
         for warning in result.warnings:
             print(f"comfytui: note: {warning}", file=sys.stderr)

@@ -8,7 +8,9 @@ The public API (no Textual, no Rich; everything async):
 - ``PodmanBackend`` also: ``pull()`` (``PullProgress`` events), ``diff()``, ``recreate()``, ``inspect()``;
 - ``ContainerSpec.from_settings(settings, gpu_present)``, ``spec.diff(inspect)`` → ``Change``s;
 - ``startup(backend, ...)`` → ``PhaseChanged`` events, ``StartupFailed`` on failure;
-- ``LifecycleManager`` (in ``manager``): the one place that starts, stops, restarts and recreates.
+- ``LifecycleManager`` (in ``manager``): the one place that starts, stops, restarts and recreates
+  (the Server screen and ``comfytui up/down/restart`` call it); its listeners get the typed
+  events of ``events`` (``StatusChanged``, ``BusyChanged``, ``PhaseChanged``, ``OperationFinished`` ...).
 
 May import: `comfytui.core.config`, `.errors`, `.paths`, `.logs`, and the ComfyUI room's client
 (the readiness probe). Never workflows, gpu or models, never Textual or Rich.

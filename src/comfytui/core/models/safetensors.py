@@ -13,6 +13,7 @@ import asyncio
 import json
 import math
 import os
+import reprlib
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,6 +31,17 @@ DTYPE_BYTES = {
     "I32": 4, "U32": 4, "F32": 4,
     "I64": 8, "U64": 8, "F64": 8,
 }
+
+MAX_HEADER_DEPTH = 64
+"""JSON nesting a header may have (a real one has 3: header, tensor, shape)."""
+
+
+def _depth(value: Any, limit: int = MAX_HEADER_DEPTH) -> int:
+    """Nesting depth of a decoded JSON value, counted no further than ``limit + 1``."""
+    if limit < 0 or not isinstance(value, (dict, list)):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(v, limit - 1) for v in items), default=0)
 
 
 class SafetensorsHeaderError(InputError):
@@ -85,11 +97,21 @@ def parse_header(raw: bytes, *, header_length: int | None = None, file_size: int
         raise SafetensorsHeaderError(
             f"{where}corrupt safetensors header: not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno})"
         ) from None
+    except RecursionError:  # a hostile header nested past the interpreter's limit
+        raise SafetensorsHeaderError(
+            f"{where}corrupt safetensors header: JSON nested too deeply to read (a real header has 3 levels)"
+        ) from None
     if not isinstance(data, dict):
         raise SafetensorsHeaderError(f"{where}corrupt safetensors header: expected a JSON object, got {type(data).__name__}")
     metadata_raw = data.pop("__metadata__", None) or {}
     if not isinstance(metadata_raw, dict):
         raise SafetensorsHeaderError(f"{where}corrupt safetensors header: __metadata__ is not an object")
+    for key, value in metadata_raw.items():  # non-string values are shown as JSON: bound them first
+        if _depth(value) > MAX_HEADER_DEPTH:
+            raise SafetensorsHeaderError(
+                f"{where}corrupt safetensors header: __metadata__ entry {str(key)[:60]!r} is nested more than "
+                f"{MAX_HEADER_DEPTH} levels deep"
+            )
     metadata = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in metadata_raw.items()}
     dtypes: Counter[str] = Counter()
     params = 0
@@ -102,12 +124,12 @@ def parse_header(raw: bytes, *, header_length: int | None = None, file_size: int
         if not isinstance(dtype, str):
             raise SafetensorsHeaderError(f"{where}corrupt safetensors header: tensor {name!r} has no dtype")
         if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-            raise SafetensorsHeaderError(f"{where}corrupt safetensors header: tensor {name!r} has a bad shape {shape!r}")
+            raise SafetensorsHeaderError(f"{where}corrupt safetensors header: tensor {name!r} has a bad shape {reprlib.repr(shape)}")
         if (not isinstance(offsets, list) or len(offsets) != 2
                 or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
                 or offsets[0] > offsets[1]):
             raise SafetensorsHeaderError(
-                f"{where}corrupt safetensors header: tensor {name!r} has bad data_offsets {offsets!r}"
+                f"{where}corrupt safetensors header: tensor {name!r} has bad data_offsets {reprlib.repr(offsets)}"
             )
         count = math.prod(shape)
         width = DTYPE_BYTES.get(dtype)

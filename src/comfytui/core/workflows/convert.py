@@ -315,8 +315,19 @@ def _parse_links(raw: Any) -> dict[str, _Link]:
             tid, tslot, ltype = item.get("target_id"), item.get("target_slot", 0), item.get("type")
         else:
             continue
-        links[str(lid)] = _Link(str(lid), str(oid), int(oslot or 0), str(tid), int(tslot or 0), ltype)
+        links[str(lid)] = _Link(str(lid), str(oid), _slot(lid, "origin_slot", oslot), str(tid),
+                                _slot(lid, "target_slot", tslot), ltype)
     return links
+
+
+def _slot(link_id: Any, field_name: str, value: Any) -> int:
+    """A link's slot index: an integer (``null`` means 0, as litegraph reads it); anything else
+    is refused rather than guessed (``int("a")`` would escape as a ValueError, ``1.5`` truncate)."""
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise InputError(f"link {link_id}: {field_name} is {value!r}, expected an integer")
 
 
 @dataclass
@@ -448,6 +459,11 @@ class _Converter:
             if not isinstance(slot, dict) or slot.get("link") is None:
                 continue
             name = str(slot.get("name"))
+            slot_widget = (
+                (slot.get("widget") or {}).get("name") if isinstance(slot.get("widget"), dict) else None
+            )
+            if node_def is not None and slot_widget and slot_widget not in specs:
+                continue  # 1.32.9 drops a widget input the node definition no longer has
             resolved = self.resolve_link(scope, slot["link"], node_id, name, slot.get("type"))
             if isinstance(resolved, _Endpoint):
                 inputs[name] = [resolved.node_id, resolved.slot]
@@ -487,6 +503,11 @@ class _Converter:
                 self.warn(f"node {full_id} ({ntype}): widgets could not be mapped offline; defaults used")
             values = []
         elif not isinstance(values, list):
+            if values is not None:
+                self.warn(
+                    f"node {full_id} ({ntype}): 'widgets_values' is a {type(values).__name__}, not a list; "
+                    "defaults used for its widgets"
+                )
             values = []
         legacy = widget_layout(node_def, ntype, legacy_force_input=True)
         if len(legacy) != len(layout) and len(values) == len(legacy):
@@ -688,13 +709,42 @@ class _Converter:
                 elif str(owner) in scope.nodes:
                     scope.widget_overrides.setdefault(str(owner), {})[str(wname)] = value
             return
-        widget_inputs = [i for i in sg_inputs if self.subgraph_input_has_widget(scope, i)]
+        saved = {str(s.get("name")) for s in instance.get("inputs") or [] if isinstance(s, dict)}
+        widget_inputs = [
+            i
+            for i in sg_inputs
+            if (
+                self.subgraph_input_has_widget(scope, i)
+                if str(i.get("name")) in saved
+                # 1.32.9: an input the instance did not save gets a widget position from its type
+                else i.get("type") in PRIMITIVE_WIDGET_TYPES or self.subgraph_input_links_widget(scope, i)
+            )
+        ]
         for sg_input, value in zip(widget_inputs, values, strict=False):
             scope.instance_widgets[str(sg_input.get("name"))] = value
 
-    def subgraph_input_has_widget(self, scope: _Scope, sg_input: dict[str, Any]) -> bool:
-        if sg_input.get("type") in PRIMITIVE_WIDGET_TYPES:
-            return True
+    def subgraph_input_has_widget(self, scope: _Scope, sg_input: dict[str, Any], depth: int = 0) -> bool:
+        """True when the frontend promotes a widget for this subgraph input onto the instance.
+
+        1.32.9 promotes the widget of the inner node the input links to, and only when that node
+        really has a widget of the slot's name (a widget input of its definition, or a promoted
+        widget of a nested subgraph). Inputs without one take no ``widgets_values`` position and,
+        unlinked outside, are left out of the prompt.
+        """
+        for lid in sg_input.get("linkIds") or []:
+            link = scope.links.get(str(lid))
+            target = scope.nodes.get(link.target_id) if link else None
+            if not target:
+                continue
+            slots = target.get("inputs") or []
+            slot = slots[link.target_slot] if link.target_slot < len(slots) else None
+            widget_name = ((slot or {}).get("widget") or {}).get("name") if isinstance(slot, dict) else None
+            if widget_name and self.node_has_widget(scope, target, str(widget_name), depth):
+                return True
+        return False
+
+    @staticmethod
+    def subgraph_input_links_widget(scope: _Scope, sg_input: dict[str, Any]) -> bool:
         for lid in sg_input.get("linkIds") or []:
             link = scope.links.get(str(lid))
             target = scope.nodes.get(link.target_id) if link else None
@@ -703,6 +753,29 @@ class _Converter:
                 if link.target_slot < len(slots) and (slots[link.target_slot] or {}).get("widget"):
                     return True
         return False
+
+    def node_has_widget(self, scope: _Scope, node: dict[str, Any], widget_name: str, depth: int) -> bool:
+        ntype = self.node_type(node)
+        if ntype in self.subgraphs:
+            if depth > 32:
+                return False
+            sg = self.subgraphs[ntype]
+            inner = _Scope(
+                nodes={str(n["id"]): n for n in sg.get("nodes") or [] if isinstance(n, dict) and "id" in n},
+                links=_parse_links(sg.get("links")),
+            )
+            return any(
+                isinstance(i, dict)
+                and i.get("name") == widget_name
+                and self.subgraph_input_has_widget(inner, i, depth + 1)
+                for i in sg.get("inputs") or []
+            )
+        node_def = self.object_info.get(ntype)
+        if node_def is None:
+            return ntype not in VIRTUAL_TYPES  # unknown to this server: assume the widget exists
+        return any(
+            name == widget_name and is_widget_spec(spec) for name, spec, _ in iter_input_specs(node_def)
+        )
 
     def resolve_subgraph_input(
         self, scope: _Scope, index: int, target_type: Any, target_id: str, input_name: str, depth: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -87,13 +88,108 @@ def _describe(data: object) -> str:
     return f"a {type(data).__name__}"
 
 
+_STRING = r'"(?:[^"\\]|\\.)*"'
+"""A JSON string: skipped when looking for a token outside strings."""
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonFinite(name)
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if value in (float("inf"), float("-inf")):  # 1e999: Python's json reads it as infinity
+        raise _NonFinite(literal)
+    return value
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def strict_json_loads(text: str, path: str) -> Any:
+    """``json.loads`` for user files: a syntax error, ``NaN``/``Infinity`` (which Python's json
+    accepts and no server or browser does) and nesting too deep to parse raise
+    ``SourcePositionError`` with the 1-based line and column."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except json.JSONDecodeError as exc:
+        raise SourcePositionError(path, exc.lineno, exc.colno, exc.msg) from None
+    except _NonFinite as exc:
+        token = re.compile(f"{_STRING}|(?P<constant>{re.escape(str(exc))})")
+        offset = next((m.start("constant") for m in token.finditer(text) if m.group("constant")), 0)
+        line, column = _position(text, offset)
+        raise SourcePositionError(
+            path, line, column, f"{exc} is not valid JSON (a number must be finite; use a real value)"
+        ) from None
+    except RecursionError:
+        line, column = _position(text, _deep_offset(text))
+        raise SourcePositionError(path, line, column, "arrays/objects nested too deeply to read") from None
+
+
+def _deep_offset(text: str, limit: int = 500) -> int:
+    """Where nesting first passes ``limit`` (strings not told apart: this is only a position hint)."""
+    depth = 0
+    for offset, char in enumerate(text):
+        depth += char in "[{"
+        if depth > limit:
+            return offset
+    return 0
+
+
+def _is_slot(value: object) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def validate_editor_workflow(data: dict[str, Any], path: str) -> None:
+    """Refuse what the converter would otherwise guess about: a link whose slot is not an
+    integer, a node whose ``widgets_values`` is neither a list nor an object. Checks the root
+    graph and every subgraph definition; the error names the file, the graph, the link or node."""
+    graphs: list[tuple[str, dict[str, Any]]] = [("", data)]
+    subgraphs = (data.get("definitions") or {}).get("subgraphs") if isinstance(data.get("definitions"), dict) else None
+    for sg in subgraphs if isinstance(subgraphs, list) else []:
+        if isinstance(sg, dict):
+            graphs.append((f"subgraph {sg.get('name') or sg.get('id')!s}: ", sg))
+    for where, graph in graphs:
+        links = graph.get("links") or []
+        if isinstance(links, dict):
+            links = list(links.values())
+        if not isinstance(links, list):
+            raise InputError(f"{path}: {where}'links' is a {type(links).__name__}, expected a list")
+        for index, link in enumerate(links):
+            if isinstance(link, list) and len(link) >= 5:
+                lid, slots = link[0], {"origin_slot": link[2], "target_slot": link[4]}
+            elif isinstance(link, dict):
+                lid, slots = link.get("id", f"#{index}"), {k: link.get(k) for k in ("origin_slot", "target_slot")}
+            else:
+                continue
+            for field_name, value in slots.items():
+                if not _is_slot(value):
+                    raise InputError(
+                        f"{path}: {where}link {lid}: {field_name} is {json.dumps(value)[:40]}, expected an integer"
+                    )
+        for node in graph.get("nodes") or []:
+            if not isinstance(node, dict):
+                continue
+            values = node.get("widgets_values")
+            if values is not None and not isinstance(values, (list, dict)):
+                raise InputError(
+                    f"{path}: {where}node {node.get('id')} ({node.get('type')}): 'widgets_values' is a "
+                    f"{type(values).__name__} ({json.dumps(values)[:40]}), expected a list"
+                )
+
+
 def parse_workflow_json(text: str, path: str = "<string>") -> LoadedWorkflow:
     """Parse JSON text; a syntax error raises ``SourcePositionError`` with its line and column."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SourcePositionError(path, exc.lineno, exc.colno, exc.msg) from exc
+    data = strict_json_loads(text, path)
     fmt, prompt, workflow = classify(data, path)
+    if workflow is not None:
+        validate_editor_workflow(workflow, path)
     return LoadedWorkflow(path=path, format=fmt, prompt=prompt, workflow=workflow, source="file")
 
 
@@ -128,7 +224,11 @@ def load_workflow_file(path: str | Path) -> LoadedWorkflow:
             )
         prompt = meta.prompt if meta.prompt is not None and is_api_prompt(meta.prompt) else None
         workflow = meta.workflow if fmt == "editor" else None
+        if workflow is not None:
+            validate_editor_workflow(workflow, spath)
         return LoadedWorkflow(path=spath, format=fmt, prompt=prompt, workflow=workflow, source=container)  # type: ignore[arg-type]
+    if Path(spath).suffix.lower() in (".png", ".webp", ".jpg", ".jpeg"):
+        raise InputError(f"{spath}: not a PNG, WebP or JPEG image (its first bytes are {head[:8]!r})")
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -113,10 +114,17 @@ def resolve_node(prompt: dict[str, Any], ref: str) -> str:
 
 def parse_value(text: str) -> Any:
     """JSON when the text parses as JSON (numbers, true/false, null, "quoted", lists), else the text."""
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, ValueError):
+    try:  # NaN, Infinity and 1e999 stay text: no server takes a non-finite number
+        value = json.loads(text, parse_constant=_not_a_number)
+    except (json.JSONDecodeError, ValueError, RecursionError):
         return text
+    if isinstance(value, float) and not math.isfinite(value):
+        return text
+    return value
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(name)
 
 
 def _coerce(value: Any, raw: str, spec: list[Any] | None, prompt: dict[str, Any]) -> Any:
@@ -317,7 +325,9 @@ def _check_value(
             return err("invalid_input_type", "Failed to convert an input value to a " + kind, f"{name}")
         try:
             number = int(value) if kind == "INT" else float(value)
-        except (TypeError, ValueError):
+            if not math.isfinite(number):
+                raise ValueError(number)
+        except (TypeError, ValueError, OverflowError):
             return err(
                 "invalid_input_type",
                 f"Failed to convert an input value to a {kind} value",

@@ -12,7 +12,6 @@ model browser and the history pane can reuse it.
 
 from __future__ import annotations
 
-import json
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -25,7 +24,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt", b"comf"}
 _EXIF_PROMPT_TAG = 0x0110
 _EXIF_FIRST_EXTRA_TAG = 0x010F
-_MAX_DECOMPRESSED = 256 * 1024 * 1024
+_MAX_DECOMPRESSED = 64 * 1024 * 1024
+"""One text chunk inflated: no bigger than a workflow can sanely be (a zTXt bomb stops here)."""
+MAX_METADATA_BYTES = 64 * 1024**2
+"""Text chunks read from one PNG, in total: the pixels after them are never read."""
+MAX_IMAGE_PIXELS = 16384 * 16384
+"""Set on Pillow explicitly (its default only warns below 2x this) for the EXIF path."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ def read_png_text(data: bytes) -> dict[str, str]:
             continue
         try:
             key, text = _decode_text_chunk(ctype, body)
-        except (ValueError, zlib.error, UnicodeDecodeError):
+        except (ValueError, IndexError, zlib.error, UnicodeDecodeError):  # IndexError: an empty iTXt
             continue
         out.setdefault(key, text)
     return out
@@ -117,6 +121,7 @@ def read_exif_text(path: str | Path) -> dict[str, str]:
     """ComfyUI's EXIF ``key:json`` entries of a WebP (or JPEG) as ``{key: text}``."""
     from PIL import Image  # Pillow is heavy to import; only this path needs it
 
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     out: dict[str, str] = {}
     with Image.open(path) as img:
         exif = img.getexif()
@@ -134,14 +139,43 @@ def read_exif_text(path: str | Path) -> dict[str, str]:
     return out
 
 
+def _png_text_chunks(handle: Any, spath: str) -> bytes:
+    """The chunks after the signature, every non-text chunk's body skipped (seeked over, never
+    read): at most ``MAX_METADATA_BYTES`` of text chunks in total."""
+    out = bytearray()
+    handle.seek(len(PNG_SIGNATURE))
+    total = 0
+    while True:
+        header = handle.read(8)
+        if len(header) < 8:
+            break
+        (length,) = struct.unpack(">I", header[:4])
+        ctype = header[4:8]
+        if ctype in _TEXT_CHUNKS:
+            total += length
+            if total > MAX_METADATA_BYTES:
+                raise InputError(f"{spath}: its text chunks exceed {MAX_METADATA_BYTES // 1024**2} MiB; not read")
+            out += header + handle.read(length + 4)
+        elif ctype == b"IEND":
+            out += header
+            break
+        else:
+            out += struct.pack(">I", 0) + ctype + b"\0\0\0\0"  # kept empty: offsets stay right
+            handle.seek(length + 4, 1)
+    return bytes(out)
+
+
 def _parse_json_chunk(path: str, key: str, text: str) -> dict[str, Any]:
+    from comfytui.core.errors import SourcePositionError
+    from comfytui.core.workflows.load import strict_json_loads  # load imports this module
+
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
+        value = strict_json_loads(text, path)
+    except SourcePositionError as exc:
         raise InputError(
             f"{path}: the embedded '{key}' metadata is not valid JSON "
-            f"(line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from exc
+            f"(line {exc.line}, column {exc.column}: {exc.what})"
+        ) from None
     if not isinstance(value, dict):
         raise InputError(f"{path}: the embedded '{key}' metadata is a {type(value).__name__}, not an object")
     return value
@@ -156,10 +190,12 @@ def read_image_metadata(path: str | Path) -> ImageMetadata:
     """
     spath = str(path)
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+            container = sniff_image(head)
+            data = PNG_SIGNATURE + _png_text_chunks(handle, spath) if container == "png" else head
     except OSError as exc:
         raise InputError(f"{spath}: cannot read the file ({exc.strerror or exc})") from exc
-    container = sniff_image(data[:16])
     if container == "png":
         text = read_png_text(data)
     elif container is not None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from comfytui.core import paths
 from comfytui.core.comfy.client import ComfyClient
+from comfytui.core.errors import InputError
 from comfytui.core.workflows.convert import editor_to_api
 from comfytui.core.workflows.load import load_workflow_file
 from comfytui.core.workflows.params import apply_overrides
@@ -99,7 +100,10 @@ async def resolve_prompt(
     if loaded.prompt is not None:
         prompt = loaded.prompt
     else:
-        result = editor_to_api(loaded.workflow, object_info)
+        try:
+            result = editor_to_api(loaded.workflow, object_info)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None  # the converter does not know the file
         prompt = result.prompt
         warnings.extend(result.warnings)
     if overrides:

@@ -3,29 +3,35 @@
 It shows the service card (backend, name, image, state, exit code, uptime, ports with their host
 address, mounts, GPU or CPU mode, the comfytui label), the startup phases with the latest log
 line, pull progress per layer and overall, preflight results, the changes a recreate would make,
-the last error, and a small log view. Keys start, stop, restart, remove, recreate, pull and check;
-the destructive ones ask y/N first.
+the last error, and the container's or process's log (the shared ``LogPane``). Keys start, stop,
+restart, remove, recreate, pull and check; the destructive ones ask y/N first, and a start that
+finds the container differing from the config offers to recreate it (y/N), as ``comfytui up``
+does.
 
-Everything long runs in the App's ``LifecycleManager`` (``app.lifecycle``): this screen only
-calls its intents and renders its state, so leaving the screen never stops a pull or a start.
-The manager's updates arrive through a listener that marks what changed and posts one
-``ServerChanged`` message; a burst of pull or log events costs one render.
+Everything long runs in the App's ``LifecycleManager`` (``services.lifecycle``), the same start
+path as the headless commands: this screen only calls its intents and renders its state, so
+leaving the screen never stops a pull or a start. The manager's typed events arrive as
+``LifecycleChanged`` messages; the handler mirrors the manager's state into reactives whose
+watchers redraw only what changed (Textual coalesces the repaints of a burst).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, ProgressBar, RichLog, Static
+from textual.widgets import Footer, ProgressBar, Static
 
-from comfytui.core.lifecycle.manager import LifecycleManager, LifecycleUpdate
+from comfytui.core.lifecycle.events import BusyChanged, LifecycleEvent
+from comfytui.core.lifecycle.manager import LifecycleManager
 from comfytui.core.lifecycle.podman_backend import PodmanBackend
 from comfytui.core.lifecycle.spec import COMFY_ROOT
 from comfytui.core.lifecycle.types import (
@@ -42,6 +48,8 @@ from comfytui.core.lifecycle.types import (
 )
 from comfytui.tui.format import duration, size
 from comfytui.tui.screens.confirm import ConfirmScreen
+from comfytui.tui.services import Services, refuse_if_readonly
+from comfytui.tui.widgets.log_pane import LogPane
 
 LOG_VIEW_LINES = 500
 PHASE_ORDER = (Phase.PULLED, Phase.CREATED, Phase.RUNNING, Phase.HTTP_READY, Phase.WS_CONNECTED)
@@ -66,8 +74,14 @@ def is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-class ServerChanged(Message):
-    """The lifecycle manager changed something; the handler renders what is dirty."""
+def _log_entry(line: LogLine) -> tuple[str, str]:
+    """A backend log line as ``LogPane.add`` takes it (the pane guesses its level)."""
+    return (line.time.isoformat() if line.time else "", line.text + "\n")
+
+
+def _recreate_detail(changes: Sequence[Change]) -> str:
+    detail = "\n".join(f"• {c}" for c in changes) if changes else "No change from the config is known."
+    return detail + "\n\nThe container is removed and made again; data folders are kept."
 
 
 # ---------------------------------------------------------------------- rendering (pure)
@@ -311,8 +325,7 @@ class ServerScreen(Screen[None]):
     ServerScreen #server-details { height: 1fr; border: round $secondary 60%; padding: 0 1; }
     ServerScreen #server-error { height: auto; max-height: 8; padding: 0 1; color: $error; }
     ServerScreen #server-error.-empty { display: none; }
-    ServerScreen #server-log { height: 1fr; min-height: 5; max-height: 14; border: round $primary 50%; background: $surface; }
-    ServerScreen #server-log:focus { border: round $accent; }
+    ServerScreen #server-log { height: 1fr; min-height: 5; max-height: 14; }
     """
 
     BINDINGS = [
@@ -382,17 +395,28 @@ class ServerScreen(Screen[None]):
         ),
     ]
 
-    def __init__(self, app: App[Any]) -> None:
+    status: reactive[ServiceStatus | None] = reactive(None, init=False)
+    busy: reactive[str | None] = reactive(None, init=False)
+    phase: reactive[PhaseChanged | None] = reactive(None, init=False)
+    pull: reactive[PullProgress | None] = reactive(None, init=False)
+    preflight: reactive[tuple[PreflightCheck, ...]] = reactive((), init=False)
+    changes: reactive[tuple[Change, ...]] = reactive((), init=False)
+    error: reactive[str | None] = reactive(None, init=False)
+    """Mirrors of the manager's state; each watcher redraws only the part that shows it."""
+
+    class LifecycleChanged(Message):
+        """One event of the lifecycle manager, carried onto the screen's message queue."""
+
+        def __init__(self, event: LifecycleEvent) -> None:
+            super().__init__()
+            self.event = event
+
+    def __init__(self, services: Services) -> None:
         super().__init__()
-        self.comfy_app = app
-        self.config = getattr(app, "config", None)
-        self.lifecycle: LifecycleManager | None = getattr(app, "lifecycle", None)
-        self._posted = False
-        self._dirty: set[str] = set()
-        self._pending_logs: list[LogLine] = []
+        self.services = services
+        self.lifecycle: LifecycleManager | None = services.lifecycle
         self._pull_layers: dict[str, PullProgress] = {}
         self._reached: Phase | None = None
-        self._ready_to_render = False
         """The last phase the current start reached (kept on the ladder when it fails)."""
         self.notices_seen: list[Notice] = []
 
@@ -413,14 +437,7 @@ class ServerScreen(Screen[None]):
                     yield Static(id="server-changes")
                     yield Static(id="server-preflight")
         yield Static(id="server-error", classes="-empty")
-        yield RichLog(
-            max_lines=LOG_VIEW_LINES,
-            wrap=False,
-            markup=False,
-            highlight=False,
-            auto_scroll=True,
-            id="server-log",
-        )
+        yield LogPane(max_lines=LOG_VIEW_LINES, id="server-log")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -428,7 +445,6 @@ class ServerScreen(Screen[None]):
         self.query_one("#server-phase").border_title = "Startup"
         self.query_one("#server-pull").border_title = "Pull"
         self.query_one("#server-details").border_title = "Changes · preflight"
-        log_view = self.query_one("#server-log", RichLog)
         manager = self.lifecycle
         if manager is None:
             self.query_one("#server-title", Static).update(
@@ -437,16 +453,14 @@ class ServerScreen(Screen[None]):
                 )
             )
             return
-        log_view.border_title = "Log [l]"
-        log_view.border_subtitle = manager.equivalent_logs_command()
-        for line in manager.log_lines:
-            log_view.write(self._log_text(line))
+        log_pane = self.query_one("#server-log", LogPane)
+        log_pane.equivalent_command = log_pane.border_subtitle = manager.equivalent_logs_command()
+        log_pane.add(manager.kind, [_log_entry(line) for line in manager.log_lines])
         if manager.pull is not None:
             self._pull_layers[manager.pull.layer] = manager.pull
-        manager.add_listener(self._lifecycle_changed)
-        self._ready_to_render = True
-        self._dirty = {"all"}
-        self._render_state()
+        manager.add_listener(self._post_lifecycle_event)
+        self._sync_from_manager()
+        self._show_everything()
         if manager.status is None and manager.busy is None:
             self.run_worker(
                 manager.refresh_status(),
@@ -458,98 +472,123 @@ class ServerScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         if self.lifecycle is not None:
-            self.lifecycle.remove_listener(self._lifecycle_changed)
+            self.lifecycle.remove_listener(self._post_lifecycle_event)
 
-    # -- manager -> screen (called on the event loop; only records and posts)
+    # -- manager -> screen: the listener only posts; the handler updates the reactives
 
-    def _lifecycle_changed(self, update: LifecycleUpdate) -> None:
-        kind = update.kind
-        if kind == "log" and isinstance(update.payload, LogLine):
-            self._pending_logs.append(update.payload)
-        elif kind == "pull" and isinstance(update.payload, PullProgress):
-            if update.payload.layer:
-                self._pull_layers[update.payload.layer] = update.payload
-        elif kind == "notice" and isinstance(update.payload, Notice):
-            self.notices_seen.append(update.payload)
-            self.notify(
-                update.payload.text,
-                severity="warning" if update.payload.level == "warning" else "information",
-            )
-        elif kind == "phase" and isinstance(update.payload, PhaseChanged):
-            if update.payload.phase in PHASE_ORDER:
-                self._reached = update.payload.phase
-        elif kind == "busy" and update.payload == "pulling":
-            self._pull_layers.clear()
-        elif kind == "busy" and update.payload in ("starting", "restarting", "recreating"):
-            self._reached = None
-        self._dirty.add(kind)
-        if not self._posted:
-            self._posted = True
-            self.post_message(ServerChanged())
+    def _post_lifecycle_event(self, event: LifecycleEvent) -> None:
+        self.post_message(self.LifecycleChanged(event))
 
-    def on_server_changed(self, _message: ServerChanged) -> None:
-        self._posted = False
-        self._render_state()
-
-    def _render_state(self) -> None:
+    def on_server_screen_lifecycle_changed(self, message: LifecycleChanged) -> None:
         manager = self.lifecycle
-        if manager is None or not self._ready_to_render:
+        if manager is None:
             return
-        dirty, self._dirty = self._dirty, set()
-        every = "all" in dirty
-        if every or dirty & {"status", "busy", "error", "notice"}:
-            self._render_title(manager)
-            self.query_one("#server-card", Static).update(card_text(manager, manager.status))
-            self.query_one("#server-notices", Static).update(notices_text(manager))
-        if every or dirty & {"phase", "busy"}:
-            self.query_one("#server-phase", Static).update(
-                phase_text(manager.phase, manager.busy, self._reached)
-            )
-        if every or dirty & {"pull", "busy"}:
-            box = self.query_one("#server-pull")
-            pulling = manager.busy == "pulling" or manager.pull is not None
-            box.set_class(not pulling, "-idle")
-            if manager.pull is not None and manager.pull.percent is not None:
-                self.query_one("#pull-bar", ProgressBar).update(progress=manager.pull.percent)
-            self.query_one("#pull-layers", Static).update(pull_text(self._pull_layers, manager.pull))
-        if every or "preflight" in dirty:
-            self.query_one("#server-preflight", Static).update(preflight_text(manager.preflight))
-        if every or dirty & {"changes", "status"}:
+        match message.event:
+            case LogLine() as line:
+                self.query_one("#server-log", LogPane).add(manager.kind, [_log_entry(line)])
+                return
+            case PullProgress(layer=layer) as event if layer:
+                self._pull_layers[layer] = event
+            case PhaseChanged(phase=phase) if phase in PHASE_ORDER:
+                self._reached = phase
+            case BusyChanged(busy="pulling"):
+                self._pull_layers.clear()
+            case BusyChanged(busy="starting" | "restarting" | "recreating"):
+                self._reached = None
+            case Notice(level=level, text=text) as notice:
+                self.notices_seen.append(notice)
+                self.notify(text, severity="warning" if level == "warning" else "information")
+            case _:
+                pass
+        self._sync_from_manager()
+
+    def _sync_from_manager(self) -> None:
+        """The manager's attributes are the truth (events may arrive after it moved on); a
+        reactive set to the value it has already does not redraw."""
+        manager = self.lifecycle
+        if manager is None:
+            return
+        self.status = manager.status
+        self.busy = manager.busy
+        self.phase = manager.phase
+        self.pull = manager.pull
+        self.preflight = tuple(manager.preflight)
+        self.changes = tuple(manager.changes)
+        self.error = manager.error
+        self._show_pull()  # the layers dict changes without the latest event changing
+
+    def watch_status(self) -> None:
+        self._show_card()
+        self._show_changes()
+
+    def watch_busy(self) -> None:
+        self._show_card()
+        self._show_phase()
+        self._show_pull()
+
+    def watch_phase(self) -> None:
+        self._show_phase()
+
+    def watch_pull(self) -> None:
+        self._show_pull()
+
+    def watch_preflight(self) -> None:
+        if self.lifecycle is not None:
+            self.query_one("#server-preflight", Static).update(preflight_text(list(self.preflight)))
+
+    def watch_changes(self) -> None:
+        self._show_changes()
+
+    def watch_error(self, error: str | None) -> None:
+        if self.lifecycle is None:
+            return
+        view = self.query_one("#server-error", Static)
+        view.update(Text("✖ " + error, style="bold") if error else "")
+        view.set_class(not error, "-empty")
+
+    def _show_everything(self) -> None:
+        self._show_card()
+        self._show_phase()
+        self._show_pull()
+        self._show_changes()
+        self.watch_preflight()
+        self.watch_error(self.error)
+
+    def _show_card(self) -> None:
+        manager = self.lifecycle
+        if manager is None:
+            return
+        title = Text("Server · ", style="bold")
+        title.append(f"{manager.kind} {manager.name}")
+        if self.status is not None:
+            title.append(" · ")
+            title.append(self.status.state.value, style=STATE_STYLES.get(self.status.state, ""))
+        if self.busy:
+            title.append(f" · {self.busy}… (Esc cancels)", style="bold yellow")
+        self.query_one("#server-title", Static).update(title)
+        self.query_one("#server-card", Static).update(card_text(manager, self.status))
+        self.query_one("#server-notices", Static).update(notices_text(manager))
+
+    def _show_phase(self) -> None:
+        if self.lifecycle is not None:
+            self.query_one("#server-phase", Static).update(phase_text(self.phase, self.busy, self._reached))
+
+    def _show_pull(self) -> None:
+        if self.lifecycle is None:
+            return
+        pull = self.pull
+        self.query_one("#server-pull").set_class(not (self.busy == "pulling" or pull is not None), "-idle")
+        if pull is not None and pull.percent is not None:
+            self.query_one("#pull-bar", ProgressBar).update(progress=pull.percent)
+        self.query_one("#pull-layers", Static).update(pull_text(self._pull_layers, pull))
+
+    def _show_changes(self) -> None:
+        manager = self.lifecycle
+        if manager is not None:
             self.query_one("#server-changes", Static).update(
-                changes_text(manager.changes, manager.status, manager.kind)
+                changes_text(list(self.changes), self.status, manager.kind)
             )
-        if every or dirty & {"error", "busy"}:
-            error = self.query_one("#server-error", Static)
-            error.update(Text("✖ " + manager.error, style="bold") if manager.error else "")
-            error.set_class(not manager.error, "-empty")
-        if self._pending_logs:
-            lines, self._pending_logs = self._pending_logs, []
-            view = self.query_one("#server-log", RichLog)
-            for line in lines[-LOG_VIEW_LINES:]:
-                view.write(self._log_text(line))
 
-    def _render_title(self, manager: LifecycleManager) -> None:
-        status = manager.status
-        text = Text("Server · ", style="bold")
-        text.append(f"{manager.kind} {manager.name}")
-        if status is not None:
-            text.append(" · ")
-            text.append(status.state.value, style=STATE_STYLES.get(status.state, ""))
-        if manager.busy:
-            text.append(f" · {manager.busy}… (Esc cancels)", style="bold yellow")
-        self.query_one("#server-title", Static).update(text)
-
-    @staticmethod
-    def _log_text(line: LogLine) -> Text:
-        lower = line.text.lower()
-        style = ""
-        if "traceback" in lower or "error" in lower or "exception" in lower:
-            style = "red"
-        elif "warn" in lower:
-            style = "yellow"
-        elif line.stream == "stderr":
-            style = "dim"
-        return Text(line.text, style=style)
 
     # -- intents
 
@@ -562,10 +601,7 @@ class ServerScreen(Screen[None]):
         return self.lifecycle
 
     def _refuse_readonly(self) -> bool:
-        if getattr(self.comfy_app, "readonly", False):
-            self.notify("read-only mode: this would change the server", severity="warning")
-            return True
-        return False
+        return refuse_if_readonly(self.services, self)
 
     def _confirm(self, question: str, detail: str, then: Any) -> None:
         def answered(yes: bool | None) -> None:
@@ -574,10 +610,27 @@ class ServerScreen(Screen[None]):
 
         self.app.push_screen(ConfirmScreen(question, detail), answered)
 
+    async def _confirm_recreate(self, changes: Sequence[Change]) -> bool:
+        """Asked by the manager when a start finds the container differing from the config."""
+        manager = self.lifecycle
+        name = manager.name if manager is not None else "the container"
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def answered(yes: bool | None) -> None:
+            if not answer.done():
+                answer.set_result(bool(yes))
+
+        self.app.push_screen(ConfirmScreen(f"Recreate {name}?", _recreate_detail(changes)), answered)
+        if await answer:
+            return True
+        self.notify(f"{name} is started as it is: the config changes are not applied (c recreates it)")
+        return False
+
     def action_start(self) -> None:
         manager = self._manager()
         if manager is not None and not self._refuse_readonly():
-            manager.start_service()
+            manager.start_service(confirm_recreate=self._confirm_recreate)
+
 
     def action_stop(self) -> None:
         manager = self._manager()
@@ -613,10 +666,7 @@ class ServerScreen(Screen[None]):
         if manager.kind != "container":
             self.notify("recreate applies to the container backend only", severity="warning")
             return
-        changes = manager.changes
-        detail = "\n".join(f"• {c}" for c in changes) if changes else "No change from the config is known."
-        detail += "\n\nThe container is removed and made again; data folders are kept."
-        self._confirm(f"Recreate {manager.name}?", detail, manager.recreate_service)
+        self._confirm(f"Recreate {manager.name}?", _recreate_detail(manager.changes), manager.recreate_service)
 
     def action_pull(self) -> None:
         manager = self._manager()
@@ -637,7 +687,7 @@ class ServerScreen(Screen[None]):
         self.app.pop_screen()
 
     def action_focus_log(self) -> None:
-        self.query_one("#server-log", RichLog).focus()
+        self.query_one("#server-log", LogPane).view.focus()
 
     def action_copy_logs_command(self) -> None:
         if self.lifecycle is None:

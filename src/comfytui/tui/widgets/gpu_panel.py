@@ -1,13 +1,7 @@
 """GPU rendering shared by the dashboard's Devices pane and the GPU screen.
 
-``GpuFeed`` (``core/gpu/feed.py``) is the app's one ``GpuSampler`` plus its latest snapshot: the
-Devices pane runs the sampling loop (it lives as long as the app), every sample goes to the feed's
-subscribers (the GPU screen while it is open), so the sampler's history (the sparklines) gets one
-point per interval however many views are open. ``gpu_feed(app)`` is a stop-gap until the app
-hands the feed to its screens through its services object.
-
-The sampler comes from ``app.gpu_sampler`` when the app has one (tests put a ``GpuSampler`` built
-on ``FakeNvml`` there), else one is built from ``app.config.gpu`` on the real pynvml.
+The data comes from the app's one ``GpuFeed`` (``core/gpu/feed.py``), handed to the views through
+``tui.services.Services``: one NVML sample per interval however many views are open.
 """
 
 from __future__ import annotations
@@ -16,31 +10,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from comfytui.core.gpu.containers import PodmanNames
-from comfytui.core.gpu.feed import GpuFeed
-from comfytui.core.gpu.sampler import GpuInfo, GpuProcess, GpuSampler, GpuSnapshot
-from comfytui.core.lifecycle.podman_backend import socket_candidates
+from comfytui.core.gpu.sampler import GpuInfo, GpuProcess, GpuSnapshot
 from comfytui.tui.format import size
-
-
-def gpu_feed(app: App[Any]) -> GpuFeed:
-    """The app's feed, created on first use (see the module docstring for the sampler's origin)."""
-    feed = getattr(app, "gpu_feed", None)
-    if isinstance(feed, GpuFeed):
-        return feed
-    config = getattr(app, "config", None)
-    sampler = getattr(app, "gpu_sampler", None)
-    if not isinstance(sampler, GpuSampler):
-        sampler = GpuSampler(config.gpu if config is not None else None)
-    socket = config.container.socket if config is not None else ""
-    feed = GpuFeed(sampler, container_names=PodmanNames(socket_candidates(socket)))
-    app.gpu_feed = feed  # type: ignore[attr-defined]
-    return feed
-
 
 # ---------------------------------------------------------------------------------------------
 # pure rendering helpers

@@ -1,0 +1,136 @@
+"""Websocket messages through the session with the dashboard mounted: messages per second.
+
+A headless ``ComfyTuiApp`` (Textual ``run_test``, 120x40) whose session's stream is replaced by a
+replay of the recorded captures (bench/data/, fresh prompt ids per replay, see ingest.py): each
+frame is decoded (``protocol.decode_text``) and handed to the session exactly as the websocket
+stream would, yielding to the event loop after every frame the way a socket read does. The clock
+runs from the first frame to the moment the app has drained its message queue and repainted; then
+the screen is checked against the core ("latest state not dropped": the History pane's top row
+is the newest finished job, the Queue pane lists the active jobs, the Logs pane ends with the
+last log line).
+
+Reference: the same replay through a bare ``ComfySession`` (no listener, no app) in the same run.
+Target (issue 12): ≥ 20,000 messages/s with the dashboard.
+
+The session's URL points at a closed port, so the queue refreshes and history look-ups the
+session makes on its own fail at once instead of mixing a live server's state in.
+
+    .venv/bin/python bench/dashboard_ingest.py [--replays 200] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Result, emit, free_port, headless_app, quick_arg  # noqa: E402
+from ingest import capture_frames, replays  # noqa: E402
+
+
+def replay_stream(rounds: list[list[str]], go: asyncio.Event, done: asyncio.Event):  # noqa: ANN201
+    from comfytui.core.comfy import protocol
+
+    async def events():  # noqa: ANN202
+        await go.wait()
+        for frames in rounds:
+            for frame in frames:
+                yield protocol.decode_text(frame)
+                await asyncio.sleep(0)
+        done.set()
+        await asyncio.Event().wait()  # a socket that stays open and quiet
+
+    return events
+
+
+async def session_only(rounds: list[list[str]], url: str, home: Path) -> float:
+    import os
+
+    os.environ["COMFYTUI_HOME"] = str(home)
+    from comfytui.core.comfy.session import ComfySession
+    from comfytui.core.config import Config
+
+    session = ComfySession(Config().with_server(url=url), role="dashboard", follow_logs=True)
+    go, done = asyncio.Event(), asyncio.Event()
+    session._stream.events = replay_stream(rounds, go, done)
+    task = asyncio.create_task(session.run())
+    await asyncio.sleep(0.1)
+    started = time.perf_counter()
+    go.set()
+    await done.wait()
+    elapsed = time.perf_counter() - started
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await session.aclose()
+    return elapsed
+
+
+async def with_dashboard(rounds: list[list[str]], url: str, home: Path) -> tuple[float, list[str]]:
+    from comfytui.tui.widgets.history_pane import HistoryTable
+    from comfytui.tui.widgets.log_pane import LogPane
+    from comfytui.tui.widgets.queue_pane import QueuePane
+
+    app = headless_app(url, home)
+    go, done = asyncio.Event(), asyncio.Event()
+    app.session._stream.events = replay_stream(rounds, go, done)
+    problems: list[str] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        started = time.perf_counter()
+        go.set()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+        await pilot.pause()  # every posted message handled
+        await pilot.wait_for_scheduled_animations()
+        elapsed = time.perf_counter() - started
+        book = app.session.book
+        history = app.query_one(HistoryTable)
+        finished = book.finished()
+        rows = [str(k.value) for k in history.rows]
+        if finished and (not rows or rows[0] != finished[0].prompt_id):
+            problems.append(f"History top row {rows[:1]} is not the newest finished job {finished[0].prompt_id}")
+        queue = app.query_one(QueuePane)
+        active = {j.prompt_id for j in book.active()}
+        shown = {str(k.value) for k in queue.query_one("DataTable").rows} if queue.query("DataTable") else set()
+        if shown and shown != active:
+            problems.append(f"Queue pane shows {len(shown)} jobs, the book has {len(active)} active")
+        logs = app.query_one(LogPane)
+        if app.session.logs:
+            last = app.session.logs[-1].message.strip()
+            if not logs.buffer.lines or logs.buffer.lines[-1].plain.strip() != last.strip():
+                problems.append("the Logs pane does not end with the last log line")
+    return elapsed, problems
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replays", type=int, default=200)
+    quick_arg(parser)
+    args = parser.parse_args()
+    n = 20 if args.quick else args.replays
+    frames = capture_frames()
+    rounds = replays(frames, n)
+    total = len(frames) * n
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    tmp = Path(tempfile.mkdtemp(prefix="comfytui-bench-ingest-"))
+    bare_s = asyncio.run(session_only(rounds, url, tmp / "bare"))
+    app_s, problems = asyncio.run(with_dashboard(rounds, url, tmp / "app"))
+    app_rate, bare_rate = total / app_s, total / bare_s
+    print(f"{total} messages ({len(frames)} x {n} replays)")
+    print(f"through the session with the dashboard mounted: {app_rate:,.0f} messages/s")
+    print(f"through a bare session (reference):            {bare_rate:,.0f} messages/s")
+    for p in problems:
+        print(f"LATEST STATE DROPPED: {p}")
+    result = Result("ingest with dashboard mounted", app_rate, bare_rate, "msg/s", ">= 20000",
+                    note=("latest state on screen" if not problems else "; ".join(problems)) + f"; {total} messages")
+    if problems:
+        result.met = False
+    emit([result])
+
+
+if __name__ == "__main__":
+    main()
