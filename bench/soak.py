@@ -46,10 +46,12 @@ async def server_kill_cycle(server: ComfyServer, batch: int) -> dict:
         while session.connection.state != "disconnected":
             await asyncio.sleep(0.01)
         noticed = time.monotonic() - killed
-        await asyncio.to_thread(server.restart)
+        await asyncio.to_thread(server.restart)  # returns once /system_stats answers again
+        back = time.monotonic()
         while session.connection.state != "connected":
             await asyncio.sleep(0.05)
         reconnected = time.monotonic() - killed
+        after_back = time.monotonic() - back
         async with asyncio.timeout(60):
             done = await session.wait_for([j.prompt_id for j in jobs])
         states = [str(j.state) for j in done]
@@ -60,7 +62,8 @@ async def server_kill_cycle(server: ComfyServer, batch: int) -> dict:
         return {"submitted": batch, "finished": sum(s == "success" for s in states),
                 "lost": len(lost), "other": [s for s in states if s not in ("success", "lost")],
                 "requeued": len(requeued), "requeued_finished": sum(str(j.state) == "success" for j in again),
-                "noticed_down_s": round(noticed, 3), "reconnect_s": round(reconnected, 3)}
+                "noticed_down_s": round(noticed, 3), "reconnect_s": round(reconnected, 3),
+                "reconnect_after_back_s": round(after_back, 3)}
     finally:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
@@ -68,29 +71,42 @@ async def server_kill_cycle(server: ComfyServer, batch: int) -> dict:
 
 
 def client_kill_cycle(server: ComfyServer, batch: int, home: Path) -> dict:
+    """``comfytui run --wait --count BATCH`` killed with SIGKILL once it has queued the whole batch
+    and the server runs its first job: the jobs must still finish on the server (lost = 0)."""
+    import httpx
+
     workflow = home / "soak.json"
-    workflow.write_text(json.dumps(progress_prompt(steps=6, delay=0.2, prefix="soak_client")))
+    workflow.write_text(json.dumps(progress_prompt(steps=6, delay=0.3, prefix="soak_client")))
     env = {**os.environ, "COMFYTUI_HOME": str(home)}
     proc = subprocess.Popen([str(COMFYTUI), "run", str(workflow), "--url", server.url, "--wait", "--count", str(batch),
-                             "--no-download"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)
+                             "--seed-mode", "increment", "--no-download"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    queued: list[str] = []
+    for line in proc.stderr:  # "comfytui: queued <id> ..." once per job
+        if line.startswith("comfytui: queued "):
+            queued.append(line.split()[2])
+        if len(queued) >= batch:
+            break
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not httpx.get(f"{server.url}/queue").json().get("queue_running"):
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
-    _out, err = proc.communicate()
-    queued = [line.split()[2] for line in err.splitlines() if line.startswith("comfytui: queued ")]
-    deadline = time.monotonic() + 60
-    finished = set()
-    import httpx
+    proc.communicate()
+    deadline = time.monotonic() + 90
+    finished: set[str] = set()
     while time.monotonic() < deadline and len(finished) < len(queued):
         history = httpx.get(f"{server.url}/history").json()
         finished = {pid for pid in queued if pid in history}
         time.sleep(0.5)
     return {"submitted": len(queued), "finished": len(finished), "lost": len(queued) - len(finished),
-            "exit": proc.returncode}
+            "killed_mid_batch": proc.returncode == -signal.SIGKILL}
 
 
 def totals(results: dict) -> dict:
     server, client = results["server_kills"], results["client_kills"]
     reconnects = sorted(c["reconnect_s"] for c in server)
+    after_back = sorted(c["reconnect_after_back_s"] for c in server)
     return {
         "server_kills": len(server), "client_kills": len(client),
         "submitted": sum(c["submitted"] for c in server + client),
@@ -98,9 +114,13 @@ def totals(results: dict) -> dict:
         "lost": sum(c["lost"] for c in server + client),
         "requeued": sum(c["requeued"] for c in server),
         "requeued_finished": sum(c["requeued_finished"] for c in server),
+        "client_killed_mid_batch": sum(bool(c.get("killed_mid_batch")) for c in client),
         "noticed_down_s_max": max((c["noticed_down_s"] for c in server), default=None),
         "reconnect_s_median": reconnects[len(reconnects) // 2] if reconnects else None,
         "reconnect_s_max": reconnects[-1] if reconnects else None,
+        # what the acceptance bounds: from ComfyUI answering again to the session connected
+        "reconnect_after_back_s_median": after_back[len(after_back) // 2] if after_back else None,
+        "reconnect_after_back_s_max": after_back[-1] if after_back else None,
     }
 
 

@@ -144,3 +144,26 @@ async def test_real_comfyui_process_from_two_invocations(comfy, tmp_path: Path):
         await backend.stop(timeout=3)
         if started_pid:
             watch(started_pid, alive=False)
+
+
+async def test_process_gets_pci_bus_device_order(tmp_path: Path):
+    """CUDA numbers GPUs fastest-first by default; comfytui starts ComfyUI in PCI bus order so its
+    device indices match NVML's and nvidia-smi's (and the user's [process] env still wins)."""
+    tree = tmp_path / "fake"
+    tree.mkdir()
+    (tree / "main.py").write_text(
+        "import os, sys\nprint('order=' + os.environ.get('CUDA_DEVICE_ORDER', '<unset>'))\nsys.exit(3)\n"
+    )
+
+    async def order_seen(env: dict[str, str]) -> list[str]:
+        backend = ProcessBackend(
+            ProcessSettings(comfyui_dir=str(tree), python=sys.executable, port=free_port(), env=env),
+            state_dir=tmp_path / f"state-{len(env)}",
+        )
+        with pytest.raises(StartupFailed) as info:
+            async for _ in startup(backend, timeout_s=20):
+                pass
+        return info.value.last_lines
+
+    assert await order_seen({}) == ["order=PCI_BUS_ID"]
+    assert await order_seen({"CUDA_DEVICE_ORDER": "FASTEST_FIRST"}) == ["order=FASTEST_FIRST"]

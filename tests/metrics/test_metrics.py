@@ -55,7 +55,9 @@ def test_metrics_endpoint_reports_two_servers_the_queue_and_finished_jobs(comfy_
     other = comfy_server_factory()
     wf = tmp_path / "wf.json"
     wf.write_text(json.dumps(sleep_prompt(0.05, seed=unique_seed())))
-    ran = subprocess.run([str(COMFYTUI), "run", str(wf), "--url", comfy_server.url, "--wait", "--json"],
+    # On the private server: a finished comfytui job on the shared one would show up in other
+    # tests' dispatchers (every comfytui client id looks like their own).
+    ran = subprocess.run([str(COMFYTUI), "run", str(wf), "--url", other.url, "--wait", "--json"],
                          capture_output=True, text=True, env=env_for(home), timeout=120, cwd=home)
     assert ran.returncode == 0, ran.stderr
     port = free_port()

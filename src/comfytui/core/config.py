@@ -203,6 +203,10 @@ class NotifySettings:
     command: list[str] = field(default_factory=list)
     """argv; ``{id}``, ``{label}``, ``{state}`` and ``{duration}`` in it are filled in."""
     on: list[str] = field(default_factory=lambda: ["success", "error", "interrupted"])
+    bell: list[str] = field(default_factory=lambda: ["error"])
+    """The dashboard rings the terminal bell when a job ends in one of these while you look elsewhere."""
+    desktop: list[str] = field(default_factory=lambda: ["error"])
+    """... and sends a desktop notification (OSC 9 / OSC 777; through tmux with passthrough)."""
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,7 @@ class ComfyTuiApp(App[int]):
     TITLE = "comfytui"
     ENABLE_COMMAND_PALETTE = True
     # Screen classes by terminal size (comfytui.tcss): an 80x24 SSH session gets the narrow layout.
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-very-narrow"), (90, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-very-narrow"), (90, "-narrow"), (110, "-wide"), (160, "-very-wide")]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (30, "-tall")]
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="app.help", tooltip="List every key"),
@@ -141,8 +141,18 @@ class ComfyTuiApp(App[int]):
         Binding("4", "focus_pane('logs')", "Logs", show=False, id="focus.logs"),
         Binding("5", "focus_pane('preview')", "Preview", show=False, id="focus.preview"),
         Binding("6", "focus_pane('devices')", "Devices", show=False, id="focus.devices"),
-        Binding("f5,ctrl+r", "refresh_all", "Refresh", show=False, id="app.refresh", tooltip="Re-read the server now (reconnect at once when it is down)"),
+        Binding("f5,ctrl+r", "refresh_all", "Refresh", show=False, id="app.refresh", tooltip="Re-read the server, the workflow folders and the config's [workflows] section"),
+        Binding("z", "toggle_maximize", "Maximize", show=False, id="app.maximize", tooltip="Maximize the focused pane (z or Esc again: back)"),
+        Binding("o", "open_workflow_path", "Open file", show=False, id="workflow.open", tooltip="Open a workflow file by path (Tab completes)"),
     ]
+    DASHBOARD_ONLY_ACTIONS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "queue_selected", "cancel_job", "interrupt", "clear_pending", "edit_workflow", "open_screen",
+            "focus_pane", "refresh_all", "toggle_maximize", "open_workflow_path",
+        }
+    )
+    """Dashboard keys: on any other screen they are off (and out of its footer), so a key that
+    the focused widget ignores never quits, queues or cancels behind the user's back."""
 
     def __init__(
         self,
@@ -168,6 +178,9 @@ class ComfyTuiApp(App[int]):
             readonly=readonly,
         )
         self.frames_seen = 0
+        self._watched_jobs: set[str] = set()
+        self.config_path: Path | None = None
+        """The config file F5 re-reads (None: $COMFYTUI_CONFIG or the default path)."""
         self._exit_renders = False
         self._service_line: str | None = None
 
@@ -240,6 +253,11 @@ class ComfyTuiApp(App[int]):
         """The dashboard screen (the bottom of the stack), whatever screen is on top of it."""
         return self.screen_stack[0]
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.DASHBOARD_ONLY_ACTIONS and self.screen_stack and self.screen is not self.dashboard:
+            return False
+        return True
+
     def _can_render(self) -> bool:
         """False once the app is leaving: its screens (and their widgets) may already be gone."""
         return not self._exit_renders and bool(self.screen_stack) and self.is_running
@@ -271,10 +289,30 @@ class ComfyTuiApp(App[int]):
             self.post_message(PreviewArrived())
         elif isinstance(event, ev.LogEntries):
             self.post_message(LogsArrived([(e.time, e.message) for e in event.entries]))
+        if isinstance(event, ev.Malformed):
+            self.post_message(ConnectionChanged())  # the header counts skipped messages
         if update.changed:
             book = self.session.book
             finished = any((job := book.get(pid)) is None or job.state.finished for pid in update.changed)
             self.post_message(JobsChanged(history=finished))
+            self._toast_failures(update.changed)
+
+    def _toast_failures(self, changed: Iterable[str]) -> None:
+        """A job of ours that this session saw queued or running and that failed gets a toast: the
+        History row alone is easy to miss (and a job whose nodes were cached ends in a blink)."""
+        for pid in changed:
+            job = self.session.book.get(pid)
+            if job is None or job.foreign:
+                continue
+            if not job.state.finished:
+                self._watched_jobs.add(pid)
+            elif pid in self._watched_jobs:
+                self._watched_jobs.discard(pid)
+                if job.state == JobState.ERROR:
+                    error = job.error
+                    where = f" in node {error.node_id} {error.node_type or ''}".rstrip() if error and error.node_id else ""
+                    detail = f"{error.exception_type}: {error.exception_message}" if error else "see the job (History, Enter)"
+                    self.notify(detail, title=f"{job.label or pid[:8]} failed{where}", severity="error", timeout=12, markup=False)
 
     # -- messages -> widgets
 
@@ -315,7 +353,7 @@ class ComfyTuiApp(App[int]):
                 # NVML lists host PIDs: tell the sampler which one is the ComfyUI we run.
                 self.services.gpu_feed.set_comfyui_pids([status.pid])
             case ErrorReported(text=text) if text:
-                self.notify(text, title="server", severity="error", timeout=10)
+                self.notify(text, title="server", severity="error", timeout=10, markup=False)
         if isinstance(event, StatusChanged | PhaseChanged | BusyChanged | ErrorReported):
             self._service_line = self._describe_service()
             self._render_connection()
@@ -340,6 +378,7 @@ class ComfyTuiApp(App[int]):
             self.session.client_id,
             self.readonly,
             service=self._service_line,
+            malformed=self.session.malformed_count,
         )
 
     def _render_jobs(self, history: bool) -> None:
@@ -389,11 +428,14 @@ class ComfyTuiApp(App[int]):
                 label=entry.name, workflow=resolved.workflow, front=front,
             )
         except ComfyTuiError as exc:
-            self.notify(str(exc), title=f"cannot queue {entry.name}", severity="error", timeout=12)
+            if self.session.connection.state != "connected":
+                self.notify(f"cannot queue: server down ({exc})", title=entry.name, severity="error", timeout=12, markup=False)
+            else:
+                self.notify(str(exc), title=f"cannot queue {entry.name}", severity="error", timeout=12, markup=False)
             return
         for warning in resolved.warnings:
-            self.notify(warning, severity="warning")
-        self.notify(f"queued {entry.name} ({submitted.prompt_ids[0][:8]})" + (" at the front" if front else ""))
+            self.notify(warning, severity="warning", markup=False)
+        self.notify(f"queued {entry.name} ({submitted.prompt_ids[0][:8]})" + (" at the front" if front else ""), markup=False)
 
     def action_cancel_job(self) -> None:
         pid = self.dashboard.query_one(QueuePane).selected_job_id()
@@ -412,7 +454,7 @@ class ComfyTuiApp(App[int]):
         try:
             what = await self.session.cancel(prompt_id)
         except ComfyTuiError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
         self.notify(f"{what} {prompt_id[:8]}")
 
@@ -430,9 +472,9 @@ class ComfyTuiApp(App[int]):
         try:
             await self.session.interrupt(running)
         except ComfyTuiError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
-        self.notify(f"interrupt sent to {label}")
+        self.notify(f"interrupt sent to {label}", markup=False)
 
     @work(group="clear", exit_on_error=False, description="clearing pending jobs")
     @changes_server
@@ -445,12 +487,17 @@ class ComfyTuiApp(App[int]):
             ConfirmScreen(f"Remove all {len(pending)} pending jobs?", "Jobs of other clients are removed too.")
         ):
             return
+        # Count what is pending when the clear is sent: a job may have started while the dialog
+        # was open, and the server does not remove a running job.
+        still_pending = {j.prompt_id for j in self.session.book.active() if j.state == JobState.PENDING}
         try:
             await self.session.clear_pending()
         except ComfyTuiError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
-        self.notify(f"cleared {len(pending)} pending jobs")
+        survivors = {j.prompt_id for j in self.session.book.active() if j.state != JobState.PENDING}
+        cleared = len(still_pending - survivors)
+        self.notify(f"cleared {cleared} pending job{'s' if cleared != 1 else ''}")
 
     def on_history_table_open_job(self, message: HistoryTable.OpenJob) -> None:
         job = self.session.book.get(message.prompt_id)
@@ -496,13 +543,94 @@ class ComfyTuiApp(App[int]):
             return
         self.push_screen(WorkflowFormScreen(self.services, entry))
 
+    PANE_IDS: ClassVar[tuple[str, ...]] = ("workflows", "queue", "history", "logs", "preview", "devices")
+
     def action_focus_pane(self, pane_id: str) -> None:
-        widget = self.dashboard.query_one(f"#{pane_id}")
+        dashboard = self.dashboard
+        widget = dashboard.query_one(f"#{pane_id}")
         target = widget if widget.can_focus else next((w for w in widget.query("*") if w.can_focus), widget)
+        pane = self._pane_of(widget)
+        if dashboard.maximized is not None and dashboard.maximized is not pane:
+            dashboard.minimize()
         target.focus()
+        if pane is not None and (not pane.display or pane.region.width == 0 or pane.region.height == 0):
+            # The layout had no room for it (80x24 hides the Preview): show it maximized instead.
+            dashboard.maximize(pane, container=False)
+
+    def _pane_of(self, widget: Any) -> Any:
+        """The dashboard pane (Workflows, Queue, …) that holds ``widget``, or None."""
+        for node in (widget, *widget.ancestors):
+            if getattr(node, "id", None) in self.PANE_IDS:
+                return node
+        return None
+
+    def action_toggle_maximize(self) -> None:
+        dashboard = self.dashboard
+        if dashboard.maximized is not None:
+            dashboard.minimize()
+            return
+        focused = dashboard.focused
+        pane = self._pane_of(focused) if focused is not None else None
+        if pane is None:
+            self.notify("focus a pane first (1-6), then z", severity="warning")
+            return
+        dashboard.maximize(pane, container=False)
+
+    def action_open_workflow_path(self) -> None:
+        from comfytui.tui.screens.open_path import OpenPathScreen
+
+        self.push_screen(OpenPathScreen(), self._open_workflow_file)
+
+    def _open_workflow_file(self, path: Path | None) -> None:
+        if path is None:
+            return
+        from comfytui.tui.screens.workflow_form import WorkflowFormScreen
+
+        entry = WorkflowEntry(path.name, path, "user", 0, 0.0)  # "user": Save as… writes next to it
+        self.push_screen(WorkflowFormScreen(self.services, entry))
+
+    def action_copy(self, what: str) -> None:
+        """Copy to the terminal's clipboard with OSC 52 (works over SSH and in tmux with set-clipboard on)."""
+        text = ""
+        if what == "workflow_path":
+            entry = self.dashboard.query_one(WorkflowList).selected()
+            text = str(entry.path) if entry is not None else ""
+        elif what in ("prompt_id", "traceback"):
+            pid = self.dashboard.query_one(HistoryTable).selected_job_id()
+            job = self.session.book.get(pid) if pid else None
+            if job is not None and what == "prompt_id":
+                text = job.prompt_id
+            elif job is not None and job.error is not None:
+                error = job.error
+                text = "".join(error.traceback) + f"{error.exception_type}: {error.exception_message}"
+        if not text:
+            self.notify(f"nothing to copy: select a {'workflow' if what == 'workflow_path' else 'job in History'}", severity="warning")
+            return
+        self.copy_to_clipboard(text)
+        first = text.splitlines()[-1] if text.splitlines() else text
+        self.notify(f"copied {what.replace('_', ' ')}: {first[:60]}", markup=False)
+
+    async def _reload_workflow_settings(self) -> None:
+        """F5: the config file's ``[workflows]`` section again (a new ``dirs`` entry shows at once)."""
+        import asyncio
+        import dataclasses
+
+        from comfytui.core.config import load_config
+        from comfytui.core.errors import ConfigError
+
+        try:
+            fresh = await asyncio.to_thread(load_config, self.config_path)
+        except ConfigError as exc:
+            self.notify(str(exc), title="config not re-read", severity="error", timeout=10, markup=False)
+            return
+        workflows = self.dashboard.query_one(WorkflowList)
+        if fresh.workflows != workflows.config.workflows:
+            workflows.config = dataclasses.replace(workflows.config, workflows=fresh.workflows)
+            self.notify("workflow folders re-read from the config file")
 
     @work(exclusive=True, group="refresh", exit_on_error=False, description="refreshing")
     async def action_refresh_all(self) -> None:
+        await self._reload_workflow_settings()
         self.dashboard.query_one(WorkflowList).reload()
         if self.session.connection.state != "connected":
             self.session.reconnect_now()
@@ -553,6 +681,10 @@ class ComfyTuiApp(App[int]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        if screen is not self.dashboard:
+            # The dashboard's actions act on the dashboard: not from another screen.
+            yield SystemCommand("help: keys of this screen", "List this screen's keys (?)", self.action_help)
+            return
         yield SystemCommand("queue: run selected workflow", "Queue the workflow selected in the Workflows pane", self.action_queue_selected)
         yield SystemCommand("queue: run selected workflow at the front", "Queue it ahead of pending jobs", lambda: self.action_queue_selected(True))
         yield SystemCommand("queue: cancel selected job", "Remove the selected pending job", self.action_cancel_job)
@@ -565,9 +697,35 @@ class ComfyTuiApp(App[int]):
         yield SystemCommand("workflow: edit and queue the selected workflow", "The parameter form", self.action_edit_workflow)
         yield SystemCommand("logs: filter", "Show only log lines containing a text", lambda: self.dashboard.query_one(LogPane).action_open_filter())
         yield SystemCommand("logs: toggle follow", "Pause or resume auto-scroll", lambda: self.dashboard.query_one(LogPane).action_toggle_follow())
-        yield SystemCommand("help: keys", "List every key binding", self.action_help)
+        yield SystemCommand("help: keys", "List every key binding (?)", self.action_help)
+        yield SystemCommand("workflow: open a file by path (o)", "Load any workflow file into the form", self.action_open_workflow_path)
+        yield SystemCommand("workflows: reload folders and config (F5)", "Re-read the workflow folders and the config's [workflows] section", self.action_refresh_all)
+        yield SystemCommand("pane: maximize or restore the focused pane (z)", "Preview, Logs, History, Queue… full screen", self.action_toggle_maximize)
+        for key, (name, pane_id) in enumerate(
+            (("workflows", "workflows"), ("queue", "queue-table"), ("history", "history"), ("logs", "logs"), ("preview", "preview"), ("devices", "devices")),
+            start=1,
+        ):
+            yield SystemCommand(f"{name}: go to the {name.capitalize()} pane ({key})", f"Focus the {name} pane", lambda p=pane_id: self.action_focus_pane(p))
+        yield SystemCommand("queue: move or requeue a job: open History (3), then Enter", "The job screen", lambda: self.action_focus_pane("history"))
+        yield SystemCommand("history: open the selected job (download outputs)", "Outputs, errors, download", lambda: self.dashboard.query_one(HistoryTable).action_open_job())
+        yield SystemCommand("logs: pause or resume following", "Stop auto-scroll to read (f)", lambda: self.dashboard.query_one(LogPane).action_toggle_follow())
+        yield SystemCommand("logs: toggle timestamps (t)", "Show each line's time", lambda: self.dashboard.query_one(LogPane).action_toggle_timestamps())
+        yield SystemCommand("logs: toggle wrapping (w)", "Wrap long lines or cut them", lambda: self.dashboard.query_one(LogPane).action_toggle_wrap())
+        yield SystemCommand("copy: prompt id of the selected History job", "OSC 52: works over SSH", lambda: self.action_copy("prompt_id"))
+        yield SystemCommand("copy: traceback of the selected History job", "OSC 52: works over SSH", lambda: self.action_copy("traceback"))
+        yield SystemCommand("copy: path of the selected workflow", "OSC 52: works over SSH", lambda: self.action_copy("workflow_path"))
 
     async def action_quit(self) -> None:
+        unsaved = getattr(self.screen, "has_unsaved_edits", None)
+        if callable(unsaved) and unsaved():
+            self.push_screen(
+                ConfirmScreen("Quit comfytui and lose your edits?", "Esc / n goes back to the form."),
+                lambda yes: self._quit_now() if yes else None,
+            )
+            return
+        self._quit_now()
+
+    def _quit_now(self) -> None:
         self._exit_renders = True
         self.exit(0)
 

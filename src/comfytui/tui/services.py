@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from comfytui.core.config import Config
     from comfytui.core.gpu.feed import GpuFeed
     from comfytui.core.lifecycle.manager import LifecycleManager
+    from comfytui.core.store.db import Store
 
 READ_ONLY_MESSAGE = "read-only mode: this would change the server"
 
@@ -36,6 +37,8 @@ class Services:
     """The container/process manager; None when comfytui does not manage ComfyUI (``backend = "none"``)."""
     readonly: bool = False
     """``--readonly``: every action that would change the server is refused."""
+    store: Store | None = None
+    """The job store (local queue and history, docs/QUEUE.md); None where it could not be opened."""
 
     @property
     def managed_container(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tomllib
+import logging
 from pathlib import Path
 
 from textual.app import App
@@ -23,15 +23,12 @@ def load_themes(directory: Path | None = None) -> list[Theme]:
     directory = directory or themes_dir()
     if directory is None:
         return []
-    themes = []
-    for path in sorted(directory.glob("*.toml")):
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError):
-            continue
-        colours = {k: data[k] for k in THEME_FIELDS if k in data}
-        themes.append(Theme(name=data.get("name", path.stem), dark=bool(data.get("dark", True)), **colours))
-    return themes
+    from comfytui.core.themes import load_theme_specs  # checks every colour (file and key named)
+
+    specs, problems = load_theme_specs(directory)
+    for problem in problems:
+        logging.getLogger(__name__).warning("theme left out: %s", problem)
+    return [Theme(name=spec.name, dark=spec.dark, **spec.colours) for spec in specs]
 
 
 def register_themes(app: App) -> None:

@@ -66,6 +66,8 @@ class Job:
     error: ev.ExecutionError | None = None
     finishing: bool = False
     """The server said the job is done (``executing`` null); its history entry is due."""
+    cached_nodes: frozenset[str] = frozenset()
+    """Nodes ComfyUI answered from its cache (``execution_cached``)."""
     _step_mark: tuple[str, int, float] | None = field(default=None, repr=False)
     _finished_nodes: frozenset[str] = field(default=frozenset(), repr=False)
 
@@ -75,6 +77,12 @@ class Job:
             return None
         end = self.ended_at
         return None if end is None else max(0.0, end - self.started_at)
+
+    @property
+    def fully_cached(self) -> bool:
+        """ComfyUI answered every node from its cache: the job ran nothing."""
+        nodes = {n for n, v in self.prompt.items() if isinstance(v, dict) and "class_type" in v}
+        return bool(nodes) and nodes <= self.cached_nodes
 
     @property
     def step_fraction(self) -> float:
@@ -165,7 +173,8 @@ class JobBook:
                 job = self._job_for(pid)
                 if job is not None and nodes:
                     done = job._finished_nodes | frozenset(nodes)
-                    self._put(dataclasses.replace(job, _finished_nodes=done, nodes_done=len(done)), changed)
+                    cached = job.cached_nodes | frozenset(nodes)
+                    self._put(dataclasses.replace(job, _finished_nodes=done, nodes_done=len(done), cached_nodes=cached), changed)
             case ev.Executing(prompt_id=pid, node=node):
                 job = self._job_for(pid)
                 if job is None:

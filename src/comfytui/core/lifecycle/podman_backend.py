@@ -532,9 +532,9 @@ class PodmanBackend:
         else:
             host = "127.0.0.1" if spec.network == "host" else spec.ports[0].host_ip
             checks.append(await asyncio.to_thread(check_port, host, spec.listen_port))
-        if spec.gpu:
-            checks += await asyncio.to_thread(container_gpu_checks, spec.image, True, spec.init, backend.socket_uri)
-        else:
+        # catatonit (for init) is checked in CPU mode too: it is a podman need, not a GPU one
+        checks += await asyncio.to_thread(container_gpu_checks, spec.image, spec.gpu, spec.init, backend.socket_uri)
+        if not spec.gpu:
             notes = [n.text for n in spec.notices if n.text.startswith("CPU mode")]
             checks.append(PreflightCheck("gpu", True, notes[0] if notes else "CPU mode"))
         for notice in spec.notices:

@@ -195,7 +195,9 @@ class ProcessBackend:
             for folder in ("custom_nodes", "models", "input", "output", "user"):
                 (Path(base).expanduser() / folder).mkdir(parents=True, exist_ok=True)
         paths.ensure(self.state_dir)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.settings.env}
+        # PCI bus order makes CUDA's device numbers match nvidia-smi's and NVML's (CUDA's own
+        # default is fastest-first); the user's [process] env may still override it.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID", **self.settings.env}
         cmd = self.command()
         started = datetime.now(UTC)
         with open(self.log_file, "ab") as log:

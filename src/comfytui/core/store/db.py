@@ -416,6 +416,25 @@ class Store:
         )
         return [_row_to_job(r) for r in rows]
 
+    def latest_from_source(self, source: str) -> StoredJob | None:
+        """The newest job queued from this workflow file (its seeds are the last ones used)."""
+        rows = self._query("SELECT * FROM jobs WHERE source = ? ORDER BY created_at DESC LIMIT 1", (source,))
+        return _row_to_job(rows[0]) if rows else None
+
+    def identical_success(self, server: str, prompt: dict[str, Any], scan: int = 200) -> tuple[StoredJob | None, bool]:
+        """A recent successful job on ``server`` that ran exactly ``prompt``, and whether it is the
+        server's latest finished job (then ComfyUI still holds every node's output in its cache)."""
+        rows = self._query(
+            "SELECT * FROM jobs WHERE server = ? AND state IN ('success','error','interrupted') "
+            "ORDER BY ended_at DESC LIMIT ?",
+            (server_key(server), scan),
+        )
+        for index, row in enumerate(rows):
+            job = _row_to_job(row)
+            if job.state == "success" and job.prompt == prompt:
+                return job, index == 0
+        return None, False
+
     def count(self, state: str | None = None) -> int:
         if state is None:
             return int(self._query("SELECT count(*) FROM jobs")[0][0])

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from comfytui.core.errors import InputError, SourcePositionError
+from comfytui.core.errors import InputError
 from comfytui.core.workflows.pnginfo import read_image_metadata, sniff_image
+from comfytui.core.workflows.strict_json import strict_json_loads
 
 WorkflowFormat = Literal["api", "editor"]
 WorkflowSource = Literal["file", "png", "webp", "jpeg"]
@@ -86,60 +86,6 @@ def _describe(data: object) -> str:
     if isinstance(data, list):
         return f"a list of {len(data)} items"
     return f"a {type(data).__name__}"
-
-
-_STRING = r'"(?:[^"\\]|\\.)*"'
-"""A JSON string: skipped when looking for a token outside strings."""
-
-
-class _NonFinite(ValueError):
-    pass
-
-
-def _refuse_constant(name: str) -> Any:
-    raise _NonFinite(name)
-
-
-def _finite_float(literal: str) -> float:
-    value = float(literal)
-    if value in (float("inf"), float("-inf")):  # 1e999: Python's json reads it as infinity
-        raise _NonFinite(literal)
-    return value
-
-
-def _position(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
-
-
-def strict_json_loads(text: str, path: str) -> Any:
-    """``json.loads`` for user files: a syntax error, ``NaN``/``Infinity`` (which Python's json
-    accepts and no server or browser does) and nesting too deep to parse raise
-    ``SourcePositionError`` with the 1-based line and column."""
-    try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except json.JSONDecodeError as exc:
-        raise SourcePositionError(path, exc.lineno, exc.colno, exc.msg) from None
-    except _NonFinite as exc:
-        token = re.compile(f"{_STRING}|(?P<constant>{re.escape(str(exc))})")
-        offset = next((m.start("constant") for m in token.finditer(text) if m.group("constant")), 0)
-        line, column = _position(text, offset)
-        raise SourcePositionError(
-            path, line, column, f"{exc} is not valid JSON (a number must be finite; use a real value)"
-        ) from None
-    except RecursionError:
-        line, column = _position(text, _deep_offset(text))
-        raise SourcePositionError(path, line, column, "arrays/objects nested too deeply to read") from None
-
-
-def _deep_offset(text: str, limit: int = 500) -> int:
-    """Where nesting first passes ``limit`` (strings not told apart: this is only a position hint)."""
-    depth = 0
-    for offset, char in enumerate(text):
-        depth += char in "[{"
-        if depth > limit:
-            return offset
-    return 0
 
 
 def _is_slot(value: object) -> bool:

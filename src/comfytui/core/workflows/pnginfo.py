@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from comfytui.core.errors import InputError
+from comfytui.core.errors import InputError, SourcePositionError
+from comfytui.core.workflows.strict_json import strict_json_loads
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt", b"comf"}
@@ -166,9 +167,6 @@ def _png_text_chunks(handle: Any, spath: str) -> bytes:
 
 
 def _parse_json_chunk(path: str, key: str, text: str) -> dict[str, Any]:
-    from comfytui.core.errors import SourcePositionError
-    from comfytui.core.workflows.load import strict_json_loads  # load imports this module
-
     try:
         value = strict_json_loads(text, path)
     except SourcePositionError as exc:

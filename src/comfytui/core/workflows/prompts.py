@@ -93,15 +93,17 @@ async def resolve_prompt(
     overrides: list[str] | None = None,
     cache: ObjectInfoCache | None = None,
 ) -> ResolvedPrompt:
+    # Reading (a PNG's embedded workflow too) and converting a large graph take tens of
+    # milliseconds: in a thread, so the dashboard's event loop keeps drawing.
     cache = cache or DEFAULT_CACHE
-    loaded = load_workflow_file(path)
+    loaded = await asyncio.to_thread(load_workflow_file, path)
     object_info = await cache.get(client)
     warnings: list[str] = []
     if loaded.prompt is not None:
         prompt = loaded.prompt
     else:
         try:
-            result = editor_to_api(loaded.workflow, object_info)
+            result = await asyncio.to_thread(editor_to_api, loaded.workflow, object_info)
         except InputError as exc:
             raise InputError(f"{path}: {exc}") from None  # the converter does not know the file
         prompt = result.prompt

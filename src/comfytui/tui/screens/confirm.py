@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -20,6 +21,7 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("y", "answer(True)", "Yes"),
         Binding("n", "answer(False)", "No"),
         Binding("escape", "answer(False)", "No"),
+        Binding("q", "answer(False)", "No", show=False),
         Binding("enter", "answer(False)", "No", show=False),
     ]
 
@@ -30,7 +32,11 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"[b]{self.question}[/b]" + (f"\n\n{self.detail}" if self.detail else ""), id="question")
+            # Text, not markup: the question names jobs and files that came from the server.
+            question = Text(self.question, style="bold")
+            if self.detail:
+                question.append(f"\n\n{self.detail}", style="not bold")
+            yield Static(question, id="question")
             yield Static("y = yes · n / Esc = no", id="keys")
 
     def action_answer(self, yes: bool) -> None:

@@ -270,7 +270,7 @@ class GpuScreen(Screen[None]):
             result = await self.services.session.client.free(unload_models=True, free_memory=not unload_only)
         except ComfyTuiError as exc:
             result_box.update(Text(f"POST /free failed: {exc.message}", style="red"))
-            self.notify(exc.message, severity="error")
+            self.notify(exc.message, severity="error", markup=False)
             return
         self.free_results.append(result)
         result_box.update(free_text(result))

@@ -126,6 +126,20 @@ def _header_text(entry: ModelEntry) -> Text:
     return text
 
 
+MODEL_FOLDER_KEYS = ("checkpoints", "loras", "vae", "text_encoders", "diffusion_models", "controlnet", "upscale_models", "embeddings")
+
+
+def empty_folders_text(folders: dict[str, list[str]]) -> Text:
+    """Where the server looks for models, the common folders first (it has none to show)."""
+    text = Text("No model files. The server looks in these folders (put models there, then r):\n\n", style="bold")
+    keys = [k for k in MODEL_FOLDER_KEYS if k in folders] + sorted(k for k in folders if k not in MODEL_FOLDER_KEYS)
+    for key in keys:
+        text.append(f"{key}: ", style="cyan")
+        text.append(", ".join(folders[key]) or "—")
+        text.append("\n")
+    return text
+
+
 class ModelsScreen(Screen[None]):
     """Browse the server's model files; read headers; hash on demand."""
 
@@ -174,6 +188,8 @@ class ModelsScreen(Screen[None]):
         self.hash_progress: tuple[int, int] = (0, 0)
         self._hash_worker: Worker[None] | None = None
         self.listing_busy = True
+        self.server_folders: dict[str, list[str]] | None = None
+        """``/internal/folder_paths``, fetched when there is no model to show: where to put them."""
         self._name_column_width = 40
         self._progress_drawn_at = 0.0
 
@@ -254,6 +270,18 @@ class ModelsScreen(Screen[None]):
         self.listing_busy = False
         self._fill_folders()
         self._fill_table()
+        if not self.entries:
+            self.load_server_folders()
+
+    @work(exclusive=True, group="models-folder-paths", exit_on_error=False, description="reading the server's model folders")
+    async def load_server_folders(self) -> None:
+        try:
+            self.server_folders = await self.services.session.client.folder_paths()
+        except ComfyTuiError as exc:
+            self.server_folders = {}
+            self._render_status(f"no models, and the server's folders are unknown: {exc.message}", error=True)
+            return
+        self._render_details()
 
     def _fill_folders(self) -> None:
         folders = self.query_one("#models-folders", OptionList)
@@ -324,6 +352,9 @@ class ModelsScreen(Screen[None]):
         entry = self.selected_entry()
         details = self.query_one("#details-text", Static)
         if entry is None:
+            if not self.entries and self.server_folders:
+                details.update(empty_folders_text(self.server_folders))
+                return
             details.update(Text("no file here" if not self.listing_busy else "listing…", style="dim"))
             return
         digest = self.hashes.get(entry.local_path) if entry.local_path else None
@@ -418,7 +449,7 @@ class ModelsScreen(Screen[None]):
             self.notify("no file selected", severity="warning")
             return
         if not entry.local_path:
-            self.notify(f"{entry.path}: no local copy to hash (set [models] dirs)", severity="warning")
+            self.notify(f"{entry.path}: no local copy to hash (set [models] dirs)", severity="warning", markup=False)
             return
         self.hashing = entry
         self.hash_progress = (0, entry.size or 0)
@@ -446,11 +477,11 @@ class ModelsScreen(Screen[None]):
         try:
             result = await self.catalog.sha256(entry, progress=self._on_hash_progress)
         except ComfyTuiError as exc:
-            self.notify(exc.message, title=f"sha256 of {entry.path} failed", severity="error")
+            self.notify(exc.message, title=f"sha256 of {entry.path} failed", severity="error", markup=False)
             return
         assert entry.local_path is not None
         self.hashes[entry.local_path] = result.sha256
-        self.notify(f"sha256 of {entry.path}: {result.sha256[:16]}…" + (" (cached)" if result.cached else ""))
+        self.notify(f"sha256 of {entry.path}: {result.sha256[:16]}…" + (" (cached)" if result.cached else ""), markup=False)
 
     @on(Worker.StateChanged)
     def _hash_worker_changed(self, event: Worker.StateChanged) -> None:
@@ -465,6 +496,6 @@ class ModelsScreen(Screen[None]):
         self.query_one("#hash-box").remove_class("-busy")
         self._render_details()
         if event.state == WorkerState.CANCELLED and entry is not None:
-            self.notify(f"hashing {entry.path} cancelled")
+            self.notify(f"hashing {entry.path} cancelled", markup=False)
         elif event.state == WorkerState.ERROR:
-            self.notify(str(event.worker.error), title="sha256 failed", severity="error")
+            self.notify(str(event.worker.error), title="sha256 failed", severity="error", markup=False)

@@ -9,6 +9,8 @@ links) before queueing ``count`` jobs whose seeds follow the seed mode.
 
 Keys: Tab / Shift+Tab move between fields (Enter in a one-line field goes to the next one);
 F10 or Ctrl+Enter queues (Enter on the Queue button too); Ctrl+S saves a copy; Esc closes.
+Outside a text field, ``r`` queues the values on screen and ``R`` queues them at the front; ``q``
+asks before dropping edits. The dashboard's keys are off here (``ComfyTuiApp.check_action``).
 """
 
 from __future__ import annotations
@@ -125,7 +127,10 @@ class WorkflowFormScreen(Screen[None]):
         Binding("escape", "close", "Close", id="form.close"),
         Binding("f10,ctrl+enter", "submit", "Queue", id="form.submit", tooltip="Check and queue the batch"),
         Binding("ctrl+s", "save", "Save as…", id="form.save", tooltip="Save the edited workflow as a new file"),
+        Binding("r", "submit", "Queue", show=False, id="form.run", tooltip="Queue the values on screen (outside a text field)"),
+        Binding("R", "submit(True)", "Queue at front", show=False, id="form.run_front", tooltip="Queue them ahead of pending jobs"),
     ]
+    HELP_TITLE = "Workflow form"
 
     def __init__(self, services: Services, entry: WorkflowEntry) -> None:
         super().__init__()
@@ -164,7 +169,7 @@ class WorkflowFormScreen(Screen[None]):
 
     def _title_text(self) -> Text:
         text = Text()
-        text.append(self.entry.name, style="bold")
+        text.append(self.entry.name, style="bold")  # Text: a file name is never markup
         text.append(f"  {self.entry.source}", style="dim")
         if self.data is not None:
             text.append(f" · {self.data.loaded.format}", style="dim")
@@ -185,7 +190,7 @@ class WorkflowFormScreen(Screen[None]):
             )
         except ComfyTuiError as exc:
             status.update(Text(f"cannot open {self.entry.name}:\n{exc}", style="bold red"))
-            self.notify(str(exc), title=f"cannot open {self.entry.name}", severity="error", timeout=12)
+            self.notify(str(exc), title=f"cannot open {self.entry.name}", severity="error", timeout=12, markup=False)
             return
         self.data = data
         self.fields = [Field(i, p, data.choices_for(p)) for i, p in enumerate(data.params)]
@@ -197,7 +202,7 @@ class WorkflowFormScreen(Screen[None]):
         self.query_one("#form-title", Static).update(self._title_text())
         self.ready = True
         for warning in data.warnings:
-            self.notify(warning, severity="warning", timeout=8)
+            self.notify(warning, severity="warning", timeout=8, markup=False)
         self.query_one("#batch-name", Input).placeholder = f"default: {self.entry.name} ×N HH:MM:SS"
         for field in self.fields:  # flag what is already wrong (a model that is not installed)
             self._validate_field(field)
@@ -215,9 +220,9 @@ class WorkflowFormScreen(Screen[None]):
                 heading.append(f"#{param.node_id} {param.class_type}", style="dim")
                 yield Static(heading, classes="node-title")
             yield Horizontal(
-                Label(param.input_name, classes="field-label"),
+                Label(Text(param.input_name), classes="field-label"),
                 self._input_widget(field),
-                Static(self._hint(field), classes="field-hint"),
+                Static(Text(self._hint(field)), classes="field-hint"),
                 classes="field-row",
             )
             yield Static("", id=field.error_id, classes="field-error -empty")
@@ -227,7 +232,7 @@ class WorkflowFormScreen(Screen[None]):
         tip = f"{param.title} · {param.input_name}"
         if param.kind == "COMBO":
             choices = field.choices or ()
-            options: list[tuple[str | Text, Any]] = [(str(c), c) for c in choices]
+            options: list[tuple[str | Text, Any]] = [(Text(str(c)), c) for c in choices]  # model names are not markup
             if param.value not in choices:
                 options.insert(0, (Text(f"{param.value} (not available)", style="red"), param.value))
             return Select(options, value=param.value, allow_blank=False, id=wid, classes="field-input", tooltip=tip, compact=True)
@@ -327,7 +332,9 @@ class WorkflowFormScreen(Screen[None]):
             text.append(f"  • {problem.describe()}\n")
         widget.update(text)
         if not quiet:
-            self.notify("\n".join(p.describe() for p in problems[:6]), title=header or "cannot queue", severity="error", timeout=12)
+            self.notify(
+                "\n".join(p.describe() for p in problems[:6]), title=header or "cannot queue", severity="error", timeout=12, markup=False
+            )
 
     # -- actions
 
@@ -342,6 +349,19 @@ class WorkflowFormScreen(Screen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def has_unsaved_edits(self) -> bool:
+        """True when a field or the batch settings differ from what the form opened with (and the
+        edits were neither queued nor saved): ``q`` then asks before quitting."""
+        if not self.ready or self.queued or self.saved_to:
+            return False
+        batch_changed = (
+            self.query_one("#count", Input).value.strip() != "1"
+            or self.query_one("#seed-mode", Select).value != "fixed"
+            or bool(self.query_one("#front", Checkbox).value)
+            or bool(self.query_one("#batch-name", Input).value.strip())
+        )
+        return batch_changed or bool(self.edits())
 
     def _batch_settings(self) -> tuple[int, str, bool, str] | None:
         raw = self.query_one("#count", Input).value.strip()
@@ -358,7 +378,8 @@ class WorkflowFormScreen(Screen[None]):
         name = self.query_one("#batch-name", Input).value
         return count, str(mode), bool(front), name
 
-    def action_submit(self) -> None:
+    def action_submit(self, front: bool | None = None) -> None:
+        """Queue the values on screen; ``front`` (from ``R``) overrides the "at the front" box."""
         if not self.ready or self.busy:
             self.notify("the workflow is still loading" if not self.ready else "already queueing", severity="warning")
             return
@@ -367,13 +388,17 @@ class WorkflowFormScreen(Screen[None]):
         errors = self.field_errors()
         if errors:
             lines = [f"{where}: {msg}" for where, msg in errors.items()]
-            self.notify("\n".join(lines[:6]), title=f"fix {len(errors)} field(s) before queueing", severity="error", timeout=10)
+            self.notify(
+                "\n".join(lines[:6]), title=f"fix {len(errors)} field(s) before queueing", severity="error", timeout=10, markup=False
+            )
             bad = next(f for f in self.fields if f"{f.param.title}.{f.param.input_name}" in errors)
             self.query_one(f"#{bad.widget_id}").focus()
             return
         settings = self._batch_settings()
         if settings is None:
             return
+        if front is not None:
+            settings = (settings[0], settings[1], front, settings[3])
         assert self.data is not None
         prompt = self.edited_prompt()
         problems = preflight(prompt, self.data.object_info, self.data.models_by_folder)
@@ -408,15 +433,15 @@ class WorkflowFormScreen(Screen[None]):
                     header += f" ({len(queued)} of {count} jobs were queued)"
                 self._show_problems(list(exc.errors) or [], header)
                 if not exc.errors:
-                    self.notify(str(exc), title="the server refused the prompt", severity="error", timeout=12)
+                    self.notify(str(exc), title="the server refused the prompt", severity="error", timeout=12, markup=False)
                 return
             except ComfyTuiError as exc:
-                self.notify(str(exc), title=f"cannot queue {label}", severity="error", timeout=12)
+                self.notify(str(exc), title=f"cannot queue {label}", severity="error", timeout=12, markup=False)
                 return
             self.queued = submitted.prompt_ids
             what = f"{count} jobs" if count > 1 else "1 job"
             extra = f" as batch '{submitted.batch}'" if submitted.batch else ""
-            self.app.notify(f"queued {what} of {label}{extra}" + (" at the front" if front else ""))
+            self.app.notify(f"queued {what} of {label}{extra}" + (" at the front" if front else ""), markup=False)
             self.dismiss(None)
         finally:
             self.busy = False
@@ -427,7 +452,7 @@ class WorkflowFormScreen(Screen[None]):
             return
         bad = {k: v for k, v in self.field_errors().items() if v.startswith(("not ", "enter "))}
         if bad:
-            self.notify("\n".join(f"{k}: {v}" for k, v in bad.items()), title="cannot save", severity="error")
+            self.notify("\n".join(f"{k}: {v}" for k, v in bad.items()), title="cannot save", severity="error", markup=False)
             return
         from pathlib import PurePosixPath
 
@@ -461,12 +486,12 @@ class WorkflowFormScreen(Screen[None]):
                 client=self.services.session.client,
             )
         except ComfyTuiError as exc:
-            self.notify(str(exc), title="cannot save", severity="error", timeout=10)
+            self.notify(str(exc), title="cannot save", severity="error", timeout=10, markup=False)
             return
         self.saved_to = where
         for note in notes:
-            self.notify(note, severity="warning")
-        self.notify(f"saved {where}")
+            self.notify(note, severity="warning", markup=False)
+        self.notify(f"saved {where}", markup=False)
 
 
 def _fmt_value(value: Any) -> str:

@@ -18,9 +18,22 @@ from comfytui.core.gpu.sampler import GpuSnapshot
 from comfytui.tui.widgets.gpu_panel import pane_text, text_height
 
 
-class DevicesPane(Static):
+def cpu_only_view(stats: dict[str, Any] | None) -> tuple[dict[str, Any] | None, Text]:
+    """On a CPU-only server ``/system_stats`` lists the CPU as a device whose "VRAM" is the
+    system RAM and whose torch figures are not GPU memory: show the RAM once, under a plain
+    "CPU" heading, instead of the same memory twice with GPU words."""
+    devices = (stats or {}).get("devices") or []
+    if not stats or not devices or any(str(d.get("type", "")).lower() != "cpu" for d in devices):
+        return stats, Text()
+    return {**stats, "devices": []}, Text("CPU only: ComfyUI computes on the CPU, in system RAM\n", style="bold")
+
+
+class DevicesPane(Static, can_focus=True):
+    """Focusable so that ``6`` reaches it and ``z`` maximizes it."""
+
     DEFAULT_CSS = """
     DevicesPane { border: round $primary 60%; padding: 0 1; height: 1fr; }
+    DevicesPane:focus { border: round $accent; }
     """
 
     def __init__(self, feed: GpuFeed, managed_container: str | None = None, **kwargs: Any) -> None:
@@ -62,9 +75,10 @@ class DevicesPane(Static):
         width = max(24, self.content_region.width or 44)
         height = self.content_region.height or 10
         managed = self.managed_container
-        text = pane_text(self.snapshot, self.stats, width, managed)
+        stats, heading = cpu_only_view(self.stats)
+        text = heading + pane_text(self.snapshot, stats, width, managed)
         if text_height(text, width) > height:
-            text = pane_text(self.snapshot, self.stats, width, managed, compact=True)
+            text = heading + pane_text(self.snapshot, stats, width, managed, compact=True)
         self.update(text)
 
     def on_resize(self) -> None:

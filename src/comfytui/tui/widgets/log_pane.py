@@ -1,10 +1,15 @@
 """The log pane: ComfyUI's own log stream and the container/process log, merged with a source
-column or one at a time; follow, filter (``/``), search (``n``/``N``), level highlighting."""
+column or one at a time; follow, filter (``/``), search (``n``/``N``), level highlighting,
+timestamps (``t``) and wrapping (``w``). Lines are ``Text``, never markup: a ``[red]`` in a log
+line shows as written."""
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,6 +19,18 @@ from textual.widgets import Input, RichLog
 from comfytui.core.logs import LogBuffer, LogLine
 
 LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "info": ""}
+_CLOCK = re.compile(r"(\d{2}:\d{2}:\d{2})")
+
+
+def short_time(stamp: str) -> str:
+    """``HH:MM:SS`` of a log line's time (ComfyUI sends ISO 8601; podman an RFC 3339 or epoch)."""
+    found = _CLOCK.search(stamp)
+    if found:
+        return found.group(1)
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(float(stamp)))
+    except ValueError:
+        return stamp[:8]
 
 
 class LogPane(Vertical, can_focus=True):
@@ -30,6 +47,8 @@ class LogPane(Vertical, can_focus=True):
         Binding("n", "search(1)", "Next match", id="logs.next", show=False),
         Binding("N", "search(-1)", "Previous match", id="logs.previous", show=False),
         Binding("v", "cycle_source", "Source", id="logs.source", tooltip="All sources, or one at a time"),
+        Binding("t", "toggle_timestamps", "Times", id="logs.times", tooltip="Show each line's time (HH:MM:SS)"),
+        Binding("w", "toggle_wrap", "Wrap", id="logs.wrap", tooltip="Wrap long lines (again: cut them)"),
         Binding("y", "copy_command", "Copy cmd", id="logs.copy", show=False, tooltip="Copy the equivalent podman logs command"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -39,6 +58,8 @@ class LogPane(Vertical, can_focus=True):
         self.buffer = LogBuffer(max_lines)
         self.max_lines = max_lines
         self.follow = True
+        self.timestamps = False
+        self.wrap = False
         self.text_filter = ""
         self.source: str | None = None
         self.equivalent_command = ""
@@ -58,12 +79,16 @@ class LogPane(Vertical, can_focus=True):
 
     def _retitle(self) -> None:
         parts = ["Logs [4]", self.source or "all sources", "following" if self.follow else "paused"]
+        if self.wrap:
+            parts.append("wrap")
         if self.text_filter:
-            parts.append(f"filter '{self.text_filter}'")
+            parts.append(f"filter '{escape(self.text_filter)}'")  # border titles are markup
         self.border_title = " · ".join(parts)
 
     def _render_line(self, line: LogLine, show_source: bool) -> Text:
         text = Text()
+        if self.timestamps:
+            text.append(f"{short_time(line.time)} ", style="dim")
         if show_source:
             text.append(f"{line.source[:9]:<9} ", style="dim cyan")
         body = Text.from_ansi(line.text) if "\x1b[" in line.text else Text(line.plain)
@@ -111,6 +136,15 @@ class LogPane(Vertical, can_focus=True):
             self.view.scroll_end(animate=False)
         self._retitle()
 
+    def action_toggle_timestamps(self) -> None:
+        self.timestamps = not self.timestamps
+        self.rerender()
+
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
+        self.view.wrap = self.wrap
+        self.rerender()
+
     def action_open_filter(self) -> None:
         field = self.query_one("#log-filter", Input)
         field.add_class("-open")
@@ -153,7 +187,7 @@ class LogPane(Vertical, can_focus=True):
                 if self.follow:
                     self.action_toggle_follow()
                 self.view.scroll_to(y=index, animate=False)
-                self.notify(f"line {index + 1}/{count}: {line.plain[:80]}", timeout=2)
+                self.notify(f"line {index + 1}/{count}: {line.plain[:80]}", timeout=2, markup=False)
                 return
         self.notify("no match" if needle else "no error lines", severity="warning", timeout=2)
 
@@ -162,4 +196,4 @@ class LogPane(Vertical, can_focus=True):
             self.notify("no container or process log configured", severity="warning")
             return
         self.app.copy_to_clipboard(self.equivalent_command)
-        self.notify(f"copied: {self.equivalent_command}")
+        self.notify(f"copied: {self.equivalent_command}", markup=False)

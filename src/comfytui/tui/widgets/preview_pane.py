@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from PIL import Image as PILImage
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -25,10 +26,12 @@ def decode_image(data: bytes) -> PILImage.Image:
     return picture
 
 
-class PreviewPane(Vertical):
+class PreviewPane(Vertical, can_focus=True):
+    """Focusable so that ``5`` reaches it and ``z`` maximizes it."""
+
     DEFAULT_CSS = """
     PreviewPane { border: round $primary 60%; padding: 0 0; }
-    PreviewPane:focus-within { border: round $accent; }
+    PreviewPane:focus-within, PreviewPane:focus { border: round $accent; }
     PreviewPane #preview-caption { height: 1; color: $text-muted; padding: 0 1; }
     PreviewPane #preview-image { width: 1fr; height: 1fr; }
     PreviewPane #preview-empty { width: 1fr; height: 1fr; content-align: center middle; color: $text-muted; }
@@ -80,16 +83,16 @@ class PreviewPane(Vertical):
     async def show_frame(self, data: bytes, caption: str) -> None:
         images = self.query("#preview-image")
         if not images:
-            self.query_one("#preview-caption", Static).update(caption)
+            self.query_one("#preview-caption", Static).update(Text(caption))
             self.query_one("#preview-empty", Static).update("previews are off (ui.image_protocol)")
             return
         try:
             picture = await asyncio.to_thread(decode_image, data)
         except Exception as exc:  # a corrupt frame must not take the pane down
-            self.query_one("#preview-caption", Static).update(caption)
-            self.query_one("#preview-empty", Static).update(f"cannot decode preview: {exc}")
+            self.query_one("#preview-caption", Static).update(Text(caption))
+            self.query_one("#preview-empty", Static).update(Text(f"cannot decode preview: {exc}"))
             return
-        self.query_one("#preview-caption", Static).update(caption)
+        self.query_one("#preview-caption", Static).update(Text(caption))  # Text: node titles are not markup
         widget = images.first()
         widget.image = picture
         widget.display = True

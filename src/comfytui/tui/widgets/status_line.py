@@ -16,8 +16,15 @@ class StatusLine(Static):
     """
 
     def show(
-        self, info: ConnectionInfo, queue_remaining: int | None, client_id: str, readonly: bool, service: str | None = None
+        self,
+        info: ConnectionInfo,
+        queue_remaining: int | None,
+        client_id: str,
+        readonly: bool,
+        service: str | None = None,
+        malformed: int = 0,
     ) -> None:
+        """``malformed``: messages from the server skipped as malformed (shown when not 0)."""
         text = Text()
         text.append("comfytui ", style="bold")
         text.append(info.url or "", style="underline")
@@ -42,6 +49,8 @@ class StatusLine(Static):
                 text.append(f" · retry #{info.attempt} in {info.retry_in_s:.1f}s")
         if service:
             text.append(f"  ◆ {service}", style="bold cyan")
+        if malformed:
+            text.append(f"  ⚠ {malformed} malformed message{'s' if malformed != 1 else ''} skipped", style="bold yellow")
         if readonly:
             text.append("  [read-only]", style="bold yellow")
         self.update(text)
