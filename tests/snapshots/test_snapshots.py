@@ -21,6 +21,7 @@ from textual.widgets import Input, TextArea
 
 from comfytui.core.comfy import events as ev
 from comfytui.core.config import ModelSettings, ProcessSettings
+from comfytui.tui.widgets.history_pane import HistoryTable
 from harness.app import screen_text, wait_until
 from harness.snapshot_data import (
     CAPTURE_EPOCH,
@@ -119,7 +120,7 @@ def finished_jobs(clock: FrozenClock) -> Callable[[Pilot], Awaitable[None]]:
         await replay(app.session, clock, "run_A_legacy_preview", "demo-progress.json")
         await replay(app.session, clock, "run_A_error", "probe-fails.json")
         await replay(app.session, clock, "run_A_interrupt", "long-probe.json", after_s=5.0)
-        await wait_until(pilot, lambda: len(app.dashboard.query_one("#history").rows) == 3, what="three History rows")
+        await wait_until(pilot, lambda: app.dashboard.query_one(HistoryTable).row_count == 3, what="three History rows")
 
     return step
 
@@ -227,3 +228,35 @@ def test_server_screen_process_not_running(snap_compare, make_app) -> None:
         await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "ServerScreen", what="the Server screen")
 
     assert snap_compare(app, terminal_size=LARGE, run_before=scenario(offline, open_server))
+
+
+# -- layouts that adapt to the terminal (issue 14)
+
+LAYOUT_SIZES = pytest.mark.parametrize("size", [SMALL, LARGE, (200, 60)], ids=["80x24", "120x40", "200x60"])
+
+
+@LAYOUT_SIZES
+def test_dashboard_layout_with_history(snap_compare, make_app, clock, size) -> None:
+    """The same finished jobs at three sizes: at 200 columns the Workflows pane is wide enough for
+    whole names; at 80 the Preview gives way (5 brings it back maximized)."""
+    assert snap_compare(make_app(), terminal_size=size, run_before=scenario(connected, finished_jobs(clock)))
+
+
+def test_preview_maximized_at_80x24(snap_compare, make_app, clock) -> None:
+    """80x24 has no room for the Preview beside the queue: ``5`` shows it maximized, with its frame."""
+
+    async def open_preview(pilot: Pilot) -> None:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: pilot.app.dashboard.maximized is not None, what="the maximized preview")
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=scenario(connected, running_job(clock), open_preview))
+
+
+def test_logs_maximized_with_timestamps(snap_compare, make_app, clock) -> None:
+    """``4 z t`` at 80x24: the Logs pane fills the screen and each line shows its time."""
+
+    async def logs_full(pilot: Pilot) -> None:
+        await pilot.press("4", "z", "t")
+        await wait_until(pilot, lambda: pilot.app.dashboard.maximized is not None, what="the maximized logs")
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=scenario(connected, running_job(clock), logs_full))

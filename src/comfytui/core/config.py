@@ -87,7 +87,12 @@ class ContainerSettings:
 
     enabled: bool = True
     socket: str = ""
-    """podman API socket (``unix:///run/user/1000/podman/podman.sock``); empty means the usual places."""
+    """podman API socket (``unix:///run/user/1000/podman/podman.sock``), ``ssh://USER@HOST[:PORT]/PATH``
+    or the name of a ``podman system connection``; empty means the usual places."""
+    identity: str = ""
+    """SSH key for an ssh:// socket (default: ssh's own keys, or the named connection's identity)."""
+    ssh_options: list[str] = field(default_factory=list)
+    """Extra ``ssh -o`` options for the tunnel to an ssh:// socket (``UserKnownHostsFile=...``)."""
     image: str = "docker.io/yanwk/comfyui-boot"
     tag: str = "cu130-slim-v2"
     name: str = "comfyui"

@@ -24,7 +24,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from comfytui.core.config import Config
-from comfytui.core.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREACHABLE, InputError, LifecycleError
+from comfytui.core.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    ComfyTuiError,
+    InputError,
+    LifecycleError,
+)
 from comfytui.core.lifecycle import (
     Change,
     Notice,
@@ -46,7 +53,9 @@ from comfytui.core.lifecycle.events import (
     OperationFinished,
     PreflightChecked,
 )
+from comfytui.core.lifecycle.instances import find_instances, gpu_instances, instance_gpu
 from comfytui.core.lifecycle.manager import LifecycleManager
+from comfytui.core.lifecycle.preflight import CDI_DIRS, cdi_gpu_names
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -203,15 +212,19 @@ class _EventPrinter:
     """The manager's events on stderr: notices, preflight problems, pull progress, the changes a
     recreate applies, and the startup phases."""
 
-    def __init__(self, manager: LifecycleManager) -> None:
+    def __init__(self, manager: LifecycleManager, prefix: str = "") -> None:
         self.manager = manager
+        self.prefix = prefix
         self.pull: PullPrinter | None = None
+
+    def _say(self, text: str) -> None:
+        _err("\n".join(self.prefix + line for line in text.split("\n")))
 
     def __call__(self, event: LifecycleEvent) -> None:
         match event:
             case BusyChanged(busy="pulling"):
                 self.pull = PullPrinter()
-                _err(f"pulling {self.manager.image}")
+                self._say(f"pulling {self.manager.image}")
             case PullProgress() if self.pull is not None:
                 self.pull(event)
             case Notice(level=level, text=text):
@@ -219,18 +232,18 @@ class _EventPrinter:
                     self.pull.done(text)
                     self.pull = None
                 else:
-                    _err(f"comfytui: {level}: {text}")
+                    self._say(f"comfytui: {level}: {text}")
             case PreflightChecked(checks=checks) if any(not c.ok for c in checks):
-                _err("preflight:")
+                self._say("preflight:")
                 for check in checks:
                     if not check.ok:
-                        _err(format_check(check))
+                        self._say(format_check(check))
             case ChangesFound(changes=changes) if changes:
-                _err(f"the container {self.manager.name!r} differs from the config:")
+                self._say(f"the container {self.manager.name!r} differs from the config:")
                 for change in changes:
-                    _err(f"  - {change}")
+                    self._say(f"  - {change}")
             case PhaseChanged() if event.phase is not Phase.FAILED:
-                _err(format_phase(event))
+                self._say(format_phase(event))
             case _:
                 pass
 
@@ -268,7 +281,127 @@ def _startup_outcome(finished: OperationFinished, manager: LifecycleManager) -> 
     return EXIT_UNREACHABLE
 
 
+def gpu_list(config: Config) -> tuple[list[str], str]:
+    """The GPUs ``up --all`` starts one ComfyUI on, and where the list came from: ``container.gpus``
+    when set, else NVML's GPUs, else the indices the CDI specs declare."""
+    if config.container.gpus:
+        return [str(g) for g in config.container.gpus], "container.gpus"
+    from comfytui.core.gpu.sampler import GpuSampler
+
+    sampler = GpuSampler(config.gpu)
+    try:
+        snapshot = sampler.sample_sync()
+    finally:
+        sampler.close_sync()
+    if snapshot.available and snapshot.gpus:
+        return [str(g.index) for g in snapshot.gpus], "NVML"
+    names = cdi_gpu_names()
+    if names:
+        return names, "the CDI spec"
+    raise InputError(
+        f"up --all: no GPUs found ({snapshot.reason or 'NVML lists none'}; no CDI spec in "
+        f"{' or '.join(CDI_DIRS)} declares nvidia.com/gpu=N): set container.gpus or generate the CDI spec"
+    )
+
+
+def _instance_managers(config: Config, gpus: Sequence[str]) -> list[LifecycleManager]:
+    return [LifecycleManager(inst.config(config), backend=inst.backend())
+            for inst in gpu_instances(config.container, gpus)]
+
+
+async def _each(managers: Sequence[LifecycleManager], work: Any) -> list[int]:
+    """``work(manager)`` for every instance at once; an error is printed with the instance's name."""
+
+    async def one(manager: LifecycleManager) -> int:
+        try:
+            return int(await work(manager))
+        except ComfyTuiError as exc:
+            _err(f"comfytui: {manager.name}: {exc}")
+            return exc.exit_code
+
+    try:
+        return list(await asyncio.gather(*(one(m) for m in managers)))
+    finally:
+        for manager in managers:
+            await manager.aclose()
+
+
+async def _up_all(args: argparse.Namespace, config: Config) -> int:
+    gpus, source = gpu_list(config)
+    managers = _instance_managers(config, gpus)
+    _err(f"{len(gpus)} GPU{'s' if len(gpus) != 1 else ''} (from {source}): "
+         + ", ".join(f"{m.name} on GPU {g}" for m, g in zip(managers, gpus, strict=True)))
+    recreate = args.yes or not sys.stdin.isatty()
+
+    async def up_one(manager: LifecycleManager) -> int:
+        manager.require_backend()
+        manager.add_listener(_EventPrinter(manager, prefix=f"[{manager.name}] "))
+
+        async def confirm_recreate(changes: Sequence[Change]) -> bool:
+            if not recreate:
+                _err(f"[{manager.name}] keeping the existing container (run `comfytui up --all --yes` to recreate it)")
+            return recreate
+
+        task = manager.start_service(
+            pull=args.pull, confirm_recreate=confirm_recreate, startup_timeout_s=args.startup_timeout
+        )
+        code = _startup_outcome(await _finish(task, manager), manager)
+        if code == EXIT_OK:
+            print(f"{manager.name} {manager.url}", flush=True)
+        return code
+
+    return max(await _each(managers, up_one))
+
+
+async def _found_instances(config: Config) -> list[LifecycleManager]:
+    names = await find_instances(config.container)
+    gpus = [g for g in (instance_gpu(n, config.container.name) for n in names) if g is not None]
+    return _instance_managers(config, gpus) if gpus else []
+
+
+async def _down_all(args: argparse.Namespace, config: Config) -> int:
+    managers = await _found_instances(config)
+    if not managers:
+        _err(f"{config.container.name}: no GPU instances to stop (none made by `up --all`)")
+        return EXIT_OK
+
+    async def down_one(manager: LifecycleManager) -> int:
+        await _finish(manager.stop_service(args.timeout_stop), manager)
+        if args.remove:
+            await _finish(manager.remove_service(), manager)
+        _err(f"{manager.name}: stopped{' and removed' if args.remove else ''}")
+        return EXIT_OK
+
+    return max(await _each(managers, down_one))
+
+
+async def _status_all(args: argparse.Namespace, config: Config) -> int:
+    managers = await _found_instances(config)
+    managers_order = [m.name for m in managers]
+    results: list[dict[str, Any]] = []
+
+    async def status_one(manager: LifecycleManager) -> int:
+        status = await manager.require_backend().status()
+        health = await server_health(manager.config)
+        results.append({"status": status, "health": health})
+        return EXIT_OK
+
+    code = max(await _each(managers, status_one), default=EXIT_OK)
+    results.sort(key=lambda r: managers_order.index(r["status"].name))  # the GPU order
+    if args.json:
+        print(json.dumps([{**r["status"].to_json(), "server": r["health"]} for r in results]), flush=True)
+    else:
+        if not results:
+            print(f"{config.container.name}: no GPU instances (start them with `comfytui up --all`)")
+        for r in results:
+            _print_status(r["status"])
+            _print_health(r["health"])
+    return code
+
+
 async def up_handler(args: argparse.Namespace, config: Config) -> int:
+    if getattr(args, "all", False):
+        return await _up_all(args, config)
     manager = LifecycleManager(config)
     try:
         manager.require_backend()
@@ -293,6 +426,8 @@ async def up_handler(args: argparse.Namespace, config: Config) -> int:
 
 
 async def down_handler(args: argparse.Namespace, config: Config) -> int:
+    if getattr(args, "all", False):
+        return await _down_all(args, config)
     manager = LifecycleManager(config)
     try:
         before = await manager.require_backend().status()
@@ -369,6 +504,8 @@ def _print_health(health: dict[str, Any]) -> None:
 
 
 async def status_handler(args: argparse.Namespace, config: Config) -> int:
+    if getattr(args, "all", False):
+        return await _status_all(args, config)
     status: ServiceStatus | None = None
     if config.backend != "none":  # a managed container or process: its state too
         backend = make_backend(config)
@@ -428,7 +565,9 @@ async def logs_handler(args: argparse.Namespace, config: Config) -> int:
     if args.tail is not None and args.tail < 0:
         raise InputError("--tail must not be negative")
     since = parse_since(args.since) if args.since else None
-    backend = make_backend(config) if config.backend != "none" else None
+    backend: Any = make_backend(config) if config.backend != "none" else None
+    if getattr(args, "gpu", None) is not None:  # one instance of `up --all`
+        backend = gpu_instances(config.container, [args.gpu])[0].backend()
     try:
         source = (
             backend.logs(follow=args.follow, since=since, tail=args.tail)
@@ -494,28 +633,36 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     )
     up.add_argument("--pull", action="store_true", help="pull the image even when it is present")
     up.add_argument("-y", "--yes", action="store_true", help="recreate a changed container without asking")
+    up.add_argument("--all", action="store_true",
+                    help="one container per GPU (NVML, else the CDI spec): NAME-gpuN on consecutive ports")
     up.add_argument(
         "--startup-timeout",
         type=float,
         metavar="S",
         help="startup timeout in seconds (default: the config's)",
     )
+    add_server_options(up)
     up.set_defaults(handler=up_handler)
 
     down = sub.add_parser("down", help="stop ComfyUI (the container is kept unless --remove)")
     down.add_argument("--remove", action="store_true", help="also remove the container")
+    down.add_argument("--all", action="store_true", help="every container `up --all` made (one per GPU)")
     down.add_argument("-t", "--time", dest="timeout_stop", type=float, help="seconds before SIGKILL")
+    add_server_options(down)
     down.set_defaults(handler=down_handler)
 
     restart = sub.add_parser("restart", help="restart ComfyUI and wait until it is ready")
     restart.add_argument("-t", "--time", dest="timeout_stop", type=float, help="seconds before SIGKILL")
     restart.add_argument("--no-wait", action="store_true", help="do not wait for HTTP and websocket")
+    add_server_options(restart)
     restart.set_defaults(handler=restart_handler)
 
     status = sub.add_parser(
         "status", help="the server's health (version, queue, devices, latency) and the managed container or process"
     )
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    status.add_argument("--all", action="store_true",
+                        help="every container `up --all` made (--json: a list, one object per GPU)")
     add_server_options(status)
     status.set_defaults(handler=status_handler)
 
@@ -524,17 +671,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     logs.add_argument("--since", metavar="T", help="only lines since T (30s, 10m, 2h, a Unix or ISO time)")
     logs.add_argument("--tail", "-n", type=int, metavar="N", help="only the last N lines")
     logs.add_argument("--timestamps", action="store_true", help="prefix lines with their time when known")
+    logs.add_argument("--gpu", metavar="N", help="the log of NAME-gpuN, made by `up --all`")
     add_server_options(logs)
     logs.set_defaults(handler=logs_handler)
 
     pull = sub.add_parser("pull", help="pull the container image (progress on stderr)")
     pull.add_argument("image", nargs="?", help="image reference (default: the config's image:tag)")
+    add_server_options(pull)
     pull.set_defaults(handler=pull_handler)
 
     preflight = sub.add_parser(
         "preflight", help="check podman, image, port, GPU (CDI), mounts before starting"
     )
     preflight.add_argument("--json", action="store_true", help="the checks as a JSON list")
+    add_server_options(preflight)
     preflight.set_defaults(handler=preflight_handler)
 
 

@@ -42,7 +42,7 @@ from comfytui.tui.screens.job import JobScreen
 from comfytui.tui.services import Services, changes_server
 from comfytui.tui.theme import register_themes
 from comfytui.tui.widgets.devices_pane import DevicesPane
-from comfytui.tui.widgets.history_pane import HistoryTable
+from comfytui.tui.widgets.history_pane import HistoryPane, HistoryTable
 from comfytui.tui.widgets.log_pane import LogPane
 from comfytui.tui.widgets.preview_pane import PreviewPane
 from comfytui.tui.widgets.queue_pane import QueuePane
@@ -137,7 +137,7 @@ class ComfyTuiApp(App[int]):
         Binding("m", "open_screen('models')", "Models", id="screen.models", tooltip="Browse models: size, date, metadata, sha256"),
         Binding("1", "focus_pane('workflows')", "Workflows", show=False, id="focus.workflows"),
         Binding("2", "focus_pane('queue-table')", "Queue", show=False, id="focus.queue"),
-        Binding("3", "focus_pane('history')", "History", show=False, id="focus.history"),
+        Binding("3", "focus_pane('history-table')", "History", show=False, id="focus.history"),
         Binding("4", "focus_pane('logs')", "Logs", show=False, id="focus.logs"),
         Binding("5", "focus_pane('preview')", "Preview", show=False, id="focus.preview"),
         Binding("6", "focus_pane('devices')", "Devices", show=False, id="focus.devices"),
@@ -176,6 +176,7 @@ class ComfyTuiApp(App[int]):
             lifecycle=self._make_lifecycle(config),
             stats_poller=SystemStatsPoller(session.client, interval_s=DEVICE_POLL_S),
             readonly=readonly,
+            store=self._open_store(),
         )
         self.frames_seen = 0
         self._watched_jobs: set[str] = set()
@@ -218,10 +219,10 @@ class ComfyTuiApp(App[int]):
         yield StatusLine(id="status-line")
         with Horizontal(id="top-row"):
             yield WorkflowList(services.config, services.session.client, id="workflows")
-            yield QueuePane(id="queue")
+            yield QueuePane(services, id="queue")
             yield PreviewPane(self.config.ui.image_protocol, self.config.ui.preview_max_fps, id="preview")
         with Horizontal(id="middle-row"):
-            yield HistoryTable(id="history")
+            yield HistoryPane(services, id="history")
             with Vertical(id="side"):
                 yield DevicesPane(services.gpu_feed, services.managed_container, id="devices")
         yield LogPane(self.config.ui.log_lines, id="logs")
@@ -247,6 +248,7 @@ class ComfyTuiApp(App[int]):
             self.follow_service_logs()
         self.set_interval(1.0, self._tick)
         self.dashboard.query_one(WorkflowList).focus()
+        self._start_dispatch()
 
     @property
     def dashboard(self) -> Screen[Any]:
@@ -296,6 +298,7 @@ class ComfyTuiApp(App[int]):
             finished = any((job := book.get(pid)) is None or job.state.finished for pid in update.changed)
             self.post_message(JobsChanged(history=finished))
             self._toast_failures(update.changed)
+            self._alert_job_ends(update.changed)
 
     def _toast_failures(self, changed: Iterable[str]) -> None:
         """A job of ours that this session saw queued or running and that failed gets a toast: the
@@ -423,9 +426,10 @@ class ComfyTuiApp(App[int]):
         try:
             resolved = await resolve_prompt(Path(entry.path), self.session.client)
             preflight_prompt(resolved.prompt, resolved.object_info, source=entry.name)
+            prompt, notes = await self._seeds_like_the_frontend(entry, resolved)
             submitted = await submit_batch(
-                self.session, resolved.prompt, object_info=resolved.object_info,
-                label=entry.name, workflow=resolved.workflow, front=front,
+                self.session, prompt, object_info=resolved.object_info,
+                label=entry.name, workflow=resolved.workflow, front=front, source=str(entry.path),
             )
         except ComfyTuiError as exc:
             if self.session.connection.state != "connected":
@@ -435,10 +439,17 @@ class ComfyTuiApp(App[int]):
             return
         for warning in resolved.warnings:
             self.notify(warning, severity="warning", markup=False)
-        self.notify(f"queued {entry.name} ({submitted.prompt_ids[0][:8]})" + (" at the front" if front else ""), markup=False)
+        where = " to the local queue" if submitted.local else ""
+        self.notify(f"queued {entry.name} ({submitted.prompt_ids[0][:8]}){where}" + (" at the front" if front else ""), markup=False)
+        for note in notes:
+            self.notify(note, title=entry.name, markup=False, timeout=8)
 
     def action_cancel_job(self) -> None:
-        pid = self.dashboard.query_one(QueuePane).selected_job_id()
+        queue = self.dashboard.query_one(QueuePane)
+        if queue.services is not None:
+            queue.action_cancel()  # local, pending or running (asks), through the local queue
+            return
+        pid = queue.selected_job_id()
         if pid is None:
             self.notify("no job selected in the Queue pane", severity="warning")
             return
@@ -499,10 +510,87 @@ class ComfyTuiApp(App[int]):
         cleared = len(still_pending - survivors)
         self.notify(f"cleared {cleared} pending job{'s' if cleared != 1 else ''}")
 
-    def on_history_table_open_job(self, message: HistoryTable.OpenJob) -> None:
+    @work(group="open-job", exit_on_error=False, description="opening a job")
+    async def on_history_table_open_job(self, message: HistoryTable.OpenJob) -> None:
+        store = self.services.store
         job = self.session.book.get(message.prompt_id)
+        if job is None and store is not None:  # older than this session: from the store
+            from comfytui.core.comfy.session import OWN_CLIENT_PREFIX
+            from comfytui.core.store.journal import row_to_job
+
+            row = await store.call(store.get, message.prompt_id)
+            job = row_to_job(row, OWN_CLIENT_PREFIX) if row is not None else None
         if job is not None:
-            self.push_screen(JobScreen(self.session, job, self.config.ui.image_protocol))
+            self.push_screen(JobScreen(self.session, job, self.config.ui.image_protocol, store=store, outputs=self.config.outputs))
+
+    # -- the local queue: the dashboard dispatches while it is open (docs/QUEUE.md)
+
+    @staticmethod
+    def _open_store() -> Any:
+        from comfytui.core.store.db import open_store
+
+        try:
+            return open_store()
+        except Exception:  # noqa: BLE001 - without a store the dashboard still shows the server
+            return None
+
+    def _start_dispatch(self) -> None:
+        from comfytui.tui.dispatch import DashboardDispatch
+
+        store = self.services.store
+        self.dispatch: DashboardDispatch | None = None
+        if store is None or self.readonly:
+            return  # read-only: this dashboard never sends anything
+        self.dispatch = DashboardDispatch(self.config, store, self.session)
+        self.dispatch.on_change = lambda: self._render(
+            lambda: self.dashboard.query_one(QueuePane).set_dispatch_line(self.dispatch.line if self.dispatch else "")
+        )
+        self.run_dispatch()
+
+    @work(exclusive=True, group="dispatch", exit_on_error=False, description="sending the local queue")
+    async def run_dispatch(self) -> None:
+        if self.dispatch is not None:
+            await self.dispatch.run()
+
+    async def _seeds_like_the_frontend(self, entry: WorkflowEntry, resolved: Any) -> tuple[dict[str, Any], list[str]]:
+        """New seeds per ``control_after_generate`` (editor workflows), and a note when ComfyUI
+        would answer the prompt from its cache (it ran before, unchanged)."""
+        from comfytui.core.workflows.submit import frontend_seeds, identical_to
+
+        store = self.services.store
+        if store is None:
+            return resolved.prompt, []
+        last = await store.call(store.latest_from_source, str(entry.path))
+        prompt, notes = frontend_seeds(resolved.prompt, resolved.workflow, resolved.object_info, last)
+        same = await identical_to(store, self.session.client.url, prompt)
+        return prompt, [*(["new seeds: " + "; ".join(notes)] if notes else []), *([same] if same else [])]
+
+    def _alert_job_ends(self, changed: Iterable[str]) -> None:
+        """The bell and a desktop notification (``[notify] bell`` / ``desktop``) for a job of
+        ours that ended while the user was not looking: terminal unfocused or another screen up."""
+        from comfytui.tui.terminal_notify import job_end_output
+
+        watching = getattr(self, "_alert_watch", None)
+        if watching is None:
+            watching = self._alert_watch = set()
+        for pid in changed:
+            job = self.session.book.get(pid)
+            if job is None or job.foreign:
+                continue
+            if not job.state.finished:
+                watching.add(pid)
+                continue
+            if pid not in watching:
+                continue
+            watching.discard(pid)
+            if self.app_focus and self.screen_stack and self.screen is self.dashboard:
+                continue
+            label = job.label or pid[:8]
+            output = job_end_output(self.config.notify, str(job.state), "comfytui", f"{label}: {job.state}")
+            self.alerts_sent = [*getattr(self, "alerts_sent", []), (pid, str(job.state), output)]
+            if output and not self.is_headless and self._driver is not None:
+                self._driver.write(output)
+                self._driver.flush()
 
     # Each full screen lives in its own module and is imported when first opened.
     SCREENS_BY_NAME = {
@@ -663,6 +751,7 @@ class ComfyTuiApp(App[int]):
             return groups
         groups.append(("Everywhere", rows(self.BINDINGS)))
         groups.append(("Workflows pane", rows(WorkflowList.BINDINGS)))
+        groups.append(("Queue pane", rows(QueuePane.BINDINGS)))
         groups.append(("History pane", rows(HistoryTable.BINDINGS)))
         groups.append(("Logs pane", rows(LogPane.BINDINGS)))
         groups.append(
@@ -702,11 +791,34 @@ class ComfyTuiApp(App[int]):
         yield SystemCommand("workflows: reload folders and config (F5)", "Re-read the workflow folders and the config's [workflows] section", self.action_refresh_all)
         yield SystemCommand("pane: maximize or restore the focused pane (z)", "Preview, Logs, History, Queue… full screen", self.action_toggle_maximize)
         for key, (name, pane_id) in enumerate(
-            (("workflows", "workflows"), ("queue", "queue-table"), ("history", "history"), ("logs", "logs"), ("preview", "preview"), ("devices", "devices")),
+            (("workflows", "workflows"), ("queue", "queue-table"), ("history", "history-table"), ("logs", "logs"), ("preview", "preview"), ("devices", "devices")),
             start=1,
         ):
             yield SystemCommand(f"{name}: go to the {name.capitalize()} pane ({key})", f"Focus the {name} pane", lambda p=pane_id: self.action_focus_pane(p))
-        yield SystemCommand("queue: move or requeue a job: open History (3), then Enter", "The job screen", lambda: self.action_focus_pane("history"))
+        queue = self.dashboard.query_one(QueuePane)
+        history = self.dashboard.query_one(HistoryTable)
+        for title, help_text, callback in (
+            ("queue: pause queue (p)", "Send nothing new; the running job finishes", queue.action_toggle_pause),
+            ("queue: resume queue (p)", "Send the local queue again", queue.action_toggle_pause),
+            ("queue: hold or release the selected job (h)", "Keep a local job back / let it go", queue.action_toggle_hold),
+            ("queue: move the selected job up (K)", "Reorder the local queue", lambda: queue.action_move("up")),
+            ("queue: move the selected job down (J)", "Reorder the local queue", lambda: queue.action_move("down")),
+            ("queue: move the selected job to the top (t)", "Reorder the local queue", lambda: queue.action_move("top")),
+            ("queue: move the selected job to the bottom (b)", "Reorder the local queue", lambda: queue.action_move("bottom")),
+            ("queue: raise priority of the selected job (+)", "low, normal, high", lambda: queue.action_priority(1)),
+            ("queue: lower priority of the selected job (-)", "high, normal, low", lambda: queue.action_priority(-1)),
+            ("queue: cancel the selected job (c)", "Local: removed; pending: deleted on the server; running: interrupted (asks)", queue.action_cancel),
+            ("queue: clear held, local or all jobs (C)", "Asks which", queue.action_clear),
+            ("queue: edit the selected held job (e)", "The parameter form, prefilled", queue.action_edit_held),
+            ("queue: requeue lost jobs (L)", "Jobs lost in a server restart go back in the local queue", queue.action_requeue_lost),
+            ("history: requeue the selected job (R)", "As it was; new seeds when its workflow randomizes them", history.action_requeue),
+            ("history: edit and requeue the selected job (E)", "The parameter form, prefilled", history.action_edit_requeue),
+            ("history: filter (/)", "Text, status:S, server:S, since:2h", history.action_filter),
+            ("history: cycle the status shown (f)", "all, success, error, interrupted, cancelled, lost", history.action_cycle_status),
+            ("history: sort (S)", "newest, oldest, longest, status, label", history.action_cycle_sort),
+        ):
+            yield SystemCommand(title, help_text, callback)
+        yield SystemCommand("queue: move or requeue a job: open History (3), then Enter", "The job screen", lambda: self.action_focus_pane("history-table"))
         yield SystemCommand("history: open the selected job (download outputs)", "Outputs, errors, download", lambda: self.dashboard.query_one(HistoryTable).action_open_job())
         yield SystemCommand("logs: pause or resume following", "Stop auto-scroll to read (f)", lambda: self.dashboard.query_one(LogPane).action_toggle_follow())
         yield SystemCommand("logs: toggle timestamps (t)", "Show each line's time", lambda: self.dashboard.query_one(LogPane).action_toggle_timestamps())
@@ -730,6 +842,7 @@ class ComfyTuiApp(App[int]):
         self.exit(0)
 
     async def on_unmount(self) -> None:
+        self.workers.cancel_group(self, "dispatch")  # the dispatcher lets go of its lock first
         await self.services.stats_poller.stop()
         await self.session.aclose()
         if self.lifecycle is not None:

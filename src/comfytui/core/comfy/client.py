@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -26,8 +27,19 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 
 from comfytui.core.comfy import events as ev
+from comfytui.core.comfy import features as feat
 from comfytui.core.comfy import protocol
-from comfytui.core.comfy.types import FreeResult, ServerModelFile, SystemStats, int_or_none
+from comfytui.core.comfy.features import ServerFeatures, canonical_prompt_id
+from comfytui.core.comfy.types import (
+    JOB_STATUSES,
+    CancelOutcome,
+    FreeResult,
+    JobsPage,
+    ServerJob,
+    ServerModelFile,
+    SystemStats,
+    int_or_none,
+)
 from comfytui.core.config import ServerSettings, is_loopback_url, redact_url, secret_from_env
 from comfytui.core.errors import InputError, NodeInputError, PromptRejected, ServerError, ServerUnreachable
 
@@ -45,6 +57,16 @@ def gateway_headers(settings: ServerSettings, environ: Mapping[str, str] | None 
         token = base64.b64encode(f"{settings.username}:{secret}".encode()).decode()
         headers.setdefault("Authorization", f"Basic {token}")
     return headers
+
+
+def same_origin(http_url: str) -> str:
+    """The ``Origin`` of the server itself (``http://h:p``, no credentials, no path): what the
+    websocket handshake sends, since newer servers (0.28+) refuse a null or opaque one."""
+    parts = urlsplit(http_url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
 def websocket_url(http_url: str, client_id: str) -> str:
@@ -116,6 +138,9 @@ class ComfyClient:
         self._headers = gateway_headers(settings)
         self.on_malformed: protocol.OnMalformed | None = None
         """Told of each bad ``/queue`` or ``/history`` entry that was skipped (the session counts them)."""
+        self._features: ServerFeatures | None = None
+        """What the server supports (``server_features``), detected once per client."""
+        self._ws_flags: dict[str, Any] | None = None
         # Always: a reply from another origin is not this server's state (an empty /queue from
         # elsewhere would mark running jobs lost), credentials or not.
         hooks = {"response": [self._refuse_cross_origin_redirect]}
@@ -234,6 +259,49 @@ class ComfyClient:
             raise self._fail(response, "reading /features")
         return response.json()
 
+    # -- feature detection (core/comfy/features.py decides; this gathers the evidence, once)
+
+    async def server_features(self, *, refresh: bool = False) -> ServerFeatures:
+        """What this server supports, detected once and cached (``forget_server_features`` on a
+        reconnect: the server may have been upgraded). Raises ``ServerUnreachable`` only when
+        nothing answers; any other failure counts as "not supported"."""
+        if self._features is not None and not refresh:
+            return self._features
+        try:
+            version = (await self.system_stats()).comfyui_version
+        except ServerError:
+            version = ""
+        try:
+            flags = dict(await self.features())
+        except (ServerError, ValueError, TypeError):
+            flags = {}
+        if self._ws_flags:
+            flags.update(self._ws_flags)
+        probe = await self._request("GET", "/api/jobs", params={"limit": 1})
+        try:
+            paginated = probe.status_code == 200 and isinstance(probe.json().get("pagination"), dict)
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            paginated = False
+        self._features = feat.decide(
+            feat.Evidence(version_text=version, flags=flags, jobs_probe=probe.status_code, jobs_probe_paginated=paginated)
+        )
+        return self._features
+
+    def forget_server_features(self) -> None:
+        """Detect again at the next use (the stream calls this on every (re)connect)."""
+        self._features = None
+
+    def note_feature_flags(self, flags: Mapping[str, Any]) -> None:
+        """The websocket ``feature_flags`` reply: what the server said, kept for detection."""
+        self._ws_flags = dict(flags)
+        if self._features is not None:
+            self._features = dataclasses.replace(self._features, flags={**self._features.flags, **flags})
+
+    @property
+    def server_flags(self) -> dict[str, Any] | None:
+        """The last websocket ``feature_flags`` reply (None before one came)."""
+        return dict(self._ws_flags) if self._ws_flags is not None else None
+
     async def object_info(self, class_type: str | None = None) -> dict[str, Any]:
         path = f"/object_info/{class_type}" if class_type else "/object_info"
         return await self._json("GET", path, "reading the node definitions")
@@ -311,17 +379,28 @@ class ComfyClient:
         front: bool = False,
         extra_pnginfo: Mapping[str, Any] | None = None,
         extra_data: Mapping[str, Any] | None = None,
+        preview_method: str | None = None,
     ) -> Submitted:
-        """``POST /prompt``. A 400 becomes ``PromptRejected`` naming each node and input at fault."""
+        """``POST /prompt``. A 400 becomes ``PromptRejected`` naming each node and input at fault.
+
+        ``prompt_id`` is made canonical (or refused) by ``features.canonical_prompt_id``.
+        ``preview_method`` (or ``extra_data["preview_method"]``) is sent only to servers that read
+        it per prompt (0.5+); elsewhere it is left out and the server's own setting applies."""
         body: dict[str, Any] = {
             "prompt": prompt,
             "client_id": client_id,
             # Newer servers require a canonical UUID; 0.3.75 accepts it too (COMFY_API.md §5.2).
-            "prompt_id": prompt_id or str(uuid.uuid4()),
+            "prompt_id": canonical_prompt_id(prompt_id) if prompt_id else str(uuid.uuid4()),
         }
         extra = dict(extra_data or {})
         if extra_pnginfo:
             extra["extra_pnginfo"] = dict(extra_pnginfo)
+        method = preview_method or extra.pop("preview_method", None)
+        extra.pop("preview_method", None)
+        if method:
+            feat.check_preview_method(str(method))
+            if (await self.server_features()).preview_method:
+                extra["preview_method"] = str(method)
         if extra:
             body["extra_data"] = extra
         if front:
@@ -401,6 +480,165 @@ class ComfyClient:
         raw = payload.get(prompt_id) if isinstance(payload, dict) else None
         return next(iter(protocol.history_entries({prompt_id: raw}, self.on_malformed)), None) if raw else None
 
+    # -- jobs: one listing and one cancel for every server version (docs/SERVERS.md)
+
+    async def jobs(
+        self,
+        status: Sequence[str] | None = None,
+        *,
+        workflow_id: str | None = None,
+        sort_by: str = "created_at",
+        sort_order: str = "desc",
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> JobsPage:
+        """Queue and history as one list: ``GET /api/jobs`` where the server has it (0.6+), else
+        built from ``/queue`` + ``/history`` with the same filter, sort and paging (0.3.75)."""
+        statuses = tuple(status or ())
+        bad = [s for s in statuses if s not in JOB_STATUSES]
+        if bad:
+            raise InputError(f"unknown job status {bad[0]!r}: use {', '.join(JOB_STATUSES)}")
+        if sort_by not in ("created_at", "execution_duration") or sort_order not in ("asc", "desc"):
+            raise InputError(f"cannot sort jobs by {sort_by!r} {sort_order!r}: created_at|execution_duration, asc|desc")
+        if (limit is not None and limit < 1) or offset < 0:
+            raise InputError(f"bad page: limit {limit}, offset {offset}")
+        if (await self.server_features()).jobs_api:
+            page = await self._jobs_api(statuses, workflow_id, sort_by, sort_order, limit, offset)
+            if page is not None:
+                return page
+        return await self._jobs_classic(statuses, workflow_id, sort_by, sort_order, limit, offset)
+
+    async def _jobs_api(
+        self, statuses: tuple[str, ...], workflow_id: str | None, sort_by: str, sort_order: str, limit: int | None, offset: int
+    ) -> JobsPage | None:
+        params: dict[str, Any] = {"sort_by": sort_by, "sort_order": sort_order, "offset": offset}
+        if statuses:
+            params["status"] = ",".join(statuses)
+        if workflow_id:
+            params["workflow_id"] = workflow_id
+        if limit is not None:
+            params["limit"] = limit
+        response = await self._request("GET", "/api/jobs", params=params)
+        if response.status_code == 400 and "cancelled" in statuses:
+            # Jobs APIs before ``cancelled`` existed call interrupted jobs ``failed``.
+            rest = [s for s in statuses if s != "cancelled"] or ["failed"]
+            response = await self._request("GET", "/api/jobs", params={**params, "status": ",".join(rest)})
+        if response.status_code == 404:
+            self._features = dataclasses.replace(
+                await self.server_features(), jobs_api=False,
+            )
+            return None
+        if response.status_code != 200:
+            raise self._fail(response, "listing jobs")
+        try:
+            payload = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            payload = None
+        if not isinstance(payload, dict) or not isinstance(payload.get("jobs"), list):
+            raise self._fail(response, "listing jobs (the reply is not ComfyUI's)")
+        jobs = []
+        for item in payload["jobs"]:
+            try:
+                jobs.append(ServerJob.from_json(item))
+            except ValueError as exc:
+                if self.on_malformed is not None:
+                    self.on_malformed(protocol.malformed("/api/jobs entry", exc, item))
+        pagination = payload.get("pagination") if isinstance(payload.get("pagination"), dict) else {}
+        total = int_or_none(pagination.get("total"))
+        return JobsPage(
+            jobs=tuple(jobs),
+            total=total if total is not None else len(jobs),
+            offset=int_or_none(pagination.get("offset")) or offset,
+            limit=int_or_none(pagination.get("limit")),
+            has_more=bool(pagination.get("has_more")),
+            route="jobs",
+        )
+
+    async def _jobs_classic(
+        self, statuses: tuple[str, ...], workflow_id: str | None, sort_by: str, sort_order: str, limit: int | None, offset: int
+    ) -> JobsPage:
+        wanted = set(statuses or JOB_STATUSES)
+        jobs: list[ServerJob] = []
+        if wanted & {"pending", "in_progress"}:
+            queue = await self.queue()
+            jobs += [_queued_job(q, "in_progress") for q in queue.running]
+            jobs += [_queued_job(q, "pending") for q in queue.pending]
+        if wanted & {"completed", "failed", "cancelled"}:
+            jobs += [_history_job(h) for h in await self.history()]
+        seen: set[str] = set()
+        found = []
+        for job in jobs:  # a job finishing between the two reads is listed once, as queued
+            if job.id not in seen and job.status in wanted and (not workflow_id or job.workflow_id == workflow_id):
+                seen.add(job.id)
+                found.append(job)
+        if sort_by == "created_at":
+            found.sort(key=lambda j: (j.create_time_ms or 0.0, j.id), reverse=sort_order == "desc")
+        else:
+            found.sort(key=lambda j: ((j.ended_ms or 0.0) - (j.started_ms or 0.0), j.id), reverse=sort_order == "desc")
+        page = found[offset: offset + limit if limit is not None else None]
+        return JobsPage(tuple(page), len(found), offset, limit, offset + len(page) < len(found), "queue+history")
+
+    async def job(self, job_id: str) -> ServerJob | None:
+        """One job with its outputs, prompt and extra data: ``GET /api/jobs/{id}``, else
+        ``/history/{id}`` then ``/queue``. None when the server does not know it."""
+        if (await self.server_features()).jobs_api:
+            response = await self._request("GET", f"/api/jobs/{quote(job_id, safe='')}")
+            if response.status_code == 404:
+                return None
+            if response.status_code != 200:
+                raise self._fail(response, f"reading job {job_id}")
+            try:
+                return ServerJob.from_json(response.json())
+            except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+                raise self._fail(response, f"reading job {job_id} (the reply is not ComfyUI's)") from None
+        entry = await self.history_entry(job_id)
+        if entry is not None:
+            return _history_job(entry, detail=True)
+        queue = await self.queue()
+        for item, state in [(q, "in_progress") for q in queue.running] + [(q, "pending") for q in queue.pending]:
+            if item.prompt_id == job_id:
+                return _queued_job(item, state, detail=True)
+        return None
+
+    async def cancel(self, job_ids: str | Sequence[str]) -> CancelOutcome:
+        """Cancel jobs, pending or running: the one cancel every caller uses.
+
+        ``POST /api/jobs/{id}/cancel`` (one id) or ``POST /api/jobs/cancel`` (several) where the
+        server has them (0.26+); else ``POST /queue {"delete": ids}`` and, for one of them that is
+        running then, ``POST /interrupt {"prompt_id": id}`` (0.3.75: never interrupts another job)."""
+        ids = [job_ids] if isinstance(job_ids, str) else list(dict.fromkeys(job_ids))
+        if not ids:
+            return CancelOutcome("none", False)
+        features = await self.server_features()
+        if features.jobs_cancel:
+            if len(ids) == 1:
+                response = await self._request("POST", f"/api/jobs/{quote(ids[0], safe='')}/cancel")
+            else:
+                response = await self._request("POST", "/api/jobs/cancel", json={"job_ids": ids})
+            if response.status_code in (404, 405):
+                self._features = features.without_jobs_cancel(f"POST {response.request.url.path} answered {response.status_code}")
+            elif response.status_code != 200:
+                raise self._fail(response, f"cancelling {' '.join(ids)}")
+            else:
+                try:
+                    payload = response.json()
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    payload = None
+                if not isinstance(payload, dict) or not isinstance(payload.get("cancelled"), bool):
+                    raise self._fail(response, "cancelling (the reply is not ComfyUI's)")
+                return CancelOutcome("jobs", payload["cancelled"])
+        before = await self.queue()
+        pending_before = {q.prompt_id for q in before.pending}
+        # Pending first, so none of them starts when the running one is interrupted.
+        await self.delete_pending(ids)
+        after = await self.queue()
+        still = {q.prompt_id for q in after.pending + after.running}
+        interrupted = tuple(q.prompt_id for q in after.running if q.prompt_id in ids)
+        for prompt_id in interrupted:
+            await self.interrupt(prompt_id)
+        dequeued = tuple(i for i in ids if i in pending_before and i not in still)
+        return CancelOutcome("queue+interrupt", bool(dequeued or interrupted), dequeued, interrupted)
+
     # -- files
 
     async def view(self, file: ev.OutputFile, *, preview: str | None = None) -> bytes:
@@ -434,6 +672,44 @@ class ComfyClient:
         )
         if response.status_code != 200:
             raise self._fail(response, "subscribing to the server log")
+
+
+_STATUS_OF_HISTORY = {"success": "completed", "error": "failed", "interrupted": "cancelled"}
+
+
+def _workflow_id(extra_data: Mapping[str, Any]) -> str | None:
+    workflow = (extra_data.get("extra_pnginfo") or {}).get("workflow") if isinstance(extra_data.get("extra_pnginfo"), dict) else None
+    value = workflow.get("id") if isinstance(workflow, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _queued_job(item: ev.QueueItem, status: str, *, detail: bool = False) -> ServerJob:
+    """A ``/queue`` entry in the jobs API's shape (0.3.75 fallback)."""
+    created = item.create_time_ms
+    return ServerJob(
+        id=item.prompt_id, status=status, priority=item.number,
+        create_time_ms=float(created) if isinstance(created, int | float) else None,
+        workflow_id=_workflow_id(item.extra_data),
+        prompt=item.prompt if detail else None, extra_data=item.extra_data if detail else None,
+    )
+
+
+def _history_job(entry: ev.HistoryEntry, *, detail: bool = False) -> ServerJob:
+    """A ``/history`` entry in the jobs API's shape; interrupted is ``cancelled`` as on the newest servers."""
+    created = entry.extra_data.get("create_time")
+    preview = next(
+        ({"filename": f.filename, "subfolder": f.subfolder, "type": f.type, "nodeId": f.node_id, "mediaType": f.kind}
+         for f in entry.outputs if f.kind == "images"), None,
+    )
+    return ServerJob(
+        id=entry.prompt_id, status=_STATUS_OF_HISTORY.get(entry.status, "failed"), priority=entry.number,
+        create_time_ms=float(created) if isinstance(created, int | float) else None,
+        started_ms=entry.started_ms, ended_ms=entry.ended_ms,
+        error_message=entry.error.exception_message if entry.error else None,
+        outputs_count=len(entry.outputs), workflow_id=_workflow_id(entry.extra_data), preview_output=preview,
+        outputs=entry.raw_outputs if detail else None,
+        prompt=entry.prompt if detail else None, extra_data=entry.extra_data if detail else None,
+    )
 
 
 def _reason(exc: httpx.ConnectError) -> str:

@@ -28,6 +28,7 @@ from comfytui.core import paths
 from comfytui.core.comfy import events as ev
 from comfytui.core.comfy import protocol
 from comfytui.core.comfy.client import ComfyClient, Submitted
+from comfytui.core.comfy.features import canonical_prompt_id
 from comfytui.core.comfy.jobs import Job, JobBook, JobState
 from comfytui.core.comfy.stream import ComfyStream, backoff_delay
 from comfytui.core.config import Config
@@ -415,7 +416,8 @@ class ComfySession:
         extra_data: Mapping[str, Any] | None = None,
         prompt_id: str | None = None,
     ) -> Job:
-        prompt_id = prompt_id or str(uuid.uuid4())  # the local queue gives its job id
+        # the local queue gives its job id; newer servers accept only canonical UUIDs
+        prompt_id = canonical_prompt_id(prompt_id) if prompt_id else str(uuid.uuid4())
         # Tracked (and journaled) before the POST returns: the first websocket events can beat
         # the HTTP reply, and a crash right after queueing must not lose the job.
         job = Job(
@@ -456,10 +458,9 @@ class ComfySession:
     async def cancel(self, prompt_id: str) -> str:
         """Remove a pending job, or interrupt it if it is running. Returns what was done."""
         job = self.book.get(prompt_id)
-        if job is not None and job.state == JobState.RUNNING:
-            await self.client.interrupt(prompt_id)
+        outcome = await self.client.cancel(prompt_id)  # jobs API cancel, else /queue delete + /interrupt
+        if outcome.interrupted or (job is not None and job.state == JobState.RUNNING):
             return "interrupted"
-        await self.client.delete_pending([prompt_id])
         await self.refresh_queue()
         job = self.book.get(prompt_id)
         if job is not None and job.state == JobState.PENDING:

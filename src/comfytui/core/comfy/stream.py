@@ -7,6 +7,11 @@
 * Reconnects back off exponentially (base, doubling, capped, with jitter) and are announced as
   ``Disconnected`` events carrying the delay; every successful (re)connect yields ``Connected``
   so the session can resync (§3.3).
+* The handshake carries a same-origin ``Origin`` (newer servers, 0.28+, refuse a null or opaque
+  one). A proxy that rewrites ``Host`` to a loopback address makes 0.3.75 refuse that Origin with
+  403: the stream then drops it and connects again at once, as clients without one always could.
+* The server's ``feature_flags`` reply is kept as ``server_flags`` (and handed to the client's
+  feature detection, which is also forgotten on every (re)connect: the server may be a new one).
 * When a websocket cannot be had but HTTP answers (a gateway without websocket support), the
   stream polls ``GET /prompt`` and yields ``Status`` events, trying the websocket again now and then.
 """
@@ -21,10 +26,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import websockets
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
 from comfytui.core.comfy import events as ev
 from comfytui.core.comfy import protocol
-from comfytui.core.comfy.client import ComfyClient, websocket_url
+from comfytui.core.comfy.client import ComfyClient, same_origin, websocket_url
 from comfytui.core.config import ReconnectSettings, redact_url
 from comfytui.core.errors import ComfyTuiError, ServerUnreachable
 from comfytui.core.logs import strip_controls
@@ -66,6 +72,11 @@ class ComfyStream:
         self._rng = rng
         self.url = websocket_url(client.url, client_id)
         self._wake = asyncio.Event()
+        headers = {k.lower() for k in client.request_headers}
+        self.origin: str | None = None if "origin" in headers else same_origin(client.url)
+        """The ``Origin`` the handshake sends (None: the user's own header, or dropped after a 403)."""
+        self.server_flags: dict | None = None
+        """The server's answer to our ``feature_flags`` message (None until it came)."""
 
     def reconnect_now(self) -> None:
         """Cut the current backoff wait short (the user pressed refresh)."""
@@ -90,6 +101,7 @@ class ComfyStream:
             try:
                 async with connect(
                     self.url,
+                    origin=Origin(self.origin) if self.origin else None,
                     additional_headers=self.client.request_headers,
                     max_size=MAX_FRAME_BYTES,
                     open_timeout=min(self.client.settings.timeout_s, 10.0),
@@ -103,13 +115,21 @@ class ComfyStream:
                     first = True
                     async for frame in socket:
                         event = protocol.decode_binary(frame) if isinstance(frame, bytes) else protocol.decode_text(frame)
+                        if isinstance(event, ev.FeatureFlags):
+                            self.server_flags = dict(event.flags)
+                            self.client.note_feature_flags(event.flags)
                         if first and isinstance(event, ev.Status):
                             first = False
+                            self.client.forget_server_features()
                             yield ev.Connected(self.client.display_url, event.sid or self.client_id, reconnect=connected_before)
                             connected_before = True
                             attempt = 0
                         yield event
             except InvalidStatus as exc:
+                if exc.response.status_code == 403 and self.origin:
+                    # 0.3.75 behind a proxy that rewrites Host: our Origin is "foreign" there.
+                    self.origin = None
+                    continue
                 reason = f"websocket refused with HTTP {exc.response.status_code}"
                 polling = True
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:

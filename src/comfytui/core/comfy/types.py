@@ -32,7 +32,10 @@ class DeviceStats:
 
 @dataclass(frozen=True)
 class SystemStats:
-    """``GET /system_stats``; ``raw`` keeps the whole reply for fields added by newer servers."""
+    """``GET /system_stats``; ``raw`` keeps the whole reply for fields added by newer servers.
+
+    ``devices`` keeps every device in the server's order: 0.3.75 lists one, newer servers (0.23+)
+    list all of them with the primary first (§5.3)."""
 
     os: str
     comfyui_version: str
@@ -72,6 +75,10 @@ class SystemStats:
             required_frontend_version=str(system.get("required_frontend_version") or ""),
             raw=data,
         )
+
+    @property
+    def primary_device(self) -> DeviceStats | None:
+        return self.devices[0] if self.devices else None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -138,3 +145,102 @@ def int_or_none(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+JOB_STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
+"""The jobs API's statuses (§5.1). On 0.3.75 an interrupted job is reported as ``cancelled`` too."""
+
+
+@dataclass(frozen=True)
+class ServerJob:
+    """One job as ``GET /api/jobs`` lists it (or as comfytui rebuilds it from ``/queue`` and
+    ``/history`` on servers without the jobs API). Times are epoch milliseconds."""
+
+    id: str
+    status: str
+    priority: float | None = None
+    create_time_ms: float | None = None
+    started_ms: float | None = None
+    ended_ms: float | None = None
+    error_message: str | None = None
+    outputs_count: int | None = None
+    workflow_id: str | None = None
+    preview_output: dict[str, Any] | None = None
+    # Only from ``GET /api/jobs/{id}`` (or ``/history/{id}``): the detail.
+    outputs: dict[str, Any] | None = None
+    prompt: dict[str, Any] | None = None
+    extra_data: dict[str, Any] | None = None
+
+    @property
+    def client_id(self) -> str | None:
+        value = (self.extra_data or {}).get("client_id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "cancelled")
+
+    @classmethod
+    def from_json(cls, item: Any) -> ServerJob:
+        """One jobs API item (list or detail, §5.1); raises ValueError on a wrong shape."""
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not isinstance(item.get("status"), str):
+            raise ValueError("a job needs a string id and status")
+        error = item.get("execution_error")
+        if isinstance(error, dict):
+            error = error.get("exception_message") or error.get("message") or None
+        workflow = item.get("workflow") if isinstance(item.get("workflow"), dict) else {}
+        preview = item.get("preview_output")
+        return cls(
+            id=item["id"],
+            status=item["status"],
+            priority=_float_or_none(item.get("priority")),
+            create_time_ms=_float_or_none(item.get("create_time")),
+            started_ms=_float_or_none(item.get("execution_start_time")),
+            ended_ms=_float_or_none(item.get("execution_end_time")),
+            error_message=str(error) if error else None,
+            outputs_count=int_or_none(item.get("outputs_count")),
+            workflow_id=item["workflow_id"] if isinstance(item.get("workflow_id"), str) else None,
+            preview_output=preview if isinstance(preview, dict) else None,
+            outputs=item["outputs"] if isinstance(item.get("outputs"), dict) else None,
+            prompt=workflow["prompt"] if isinstance(workflow.get("prompt"), dict) else None,
+            extra_data=workflow["extra_data"] if isinstance(workflow.get("extra_data"), dict) else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if v is not None and k not in ("prompt", "extra_data")}
+        if self.client_id:
+            out["client_id"] = self.client_id
+        return out
+
+
+@dataclass(frozen=True)
+class JobsPage:
+    """One page of ``GET /api/jobs``; ``route`` says where it came from: ``jobs`` (the jobs API) or
+    ``queue+history`` (0.3.75's routes, filtered, sorted and paged the same way by comfytui)."""
+
+    jobs: tuple[ServerJob, ...]
+    total: int
+    offset: int
+    limit: int | None
+    has_more: bool
+    route: str
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    """What one ``ComfyClient.cancel`` call did.
+
+    ``route`` is ``jobs`` (``/api/jobs/.../cancel``) or ``queue+interrupt`` (0.3.75). The jobs API
+    says only whether anything was cancelled; the classic route also knows which ids were taken off
+    the queue (``dequeued``) and which running job was told to stop (``interrupted``)."""
+
+    route: str
+    cancelled: bool
+    dequeued: tuple[str, ...] = ()
+    interrupted: tuple[str, ...] = ()
+
+
+def _float_or_none(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

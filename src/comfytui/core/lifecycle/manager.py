@@ -78,7 +78,8 @@ _VERBS = {
 class LifecycleManager:
     """The managed ComfyUI (container or process): last known state, and one operation at a time."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, backend: PodmanBackend | ProcessBackend | None = None) -> None:
+        """``backend``: one built by the caller (an instance of ``up --all``); else from ``config``."""
         self.config = config
         self.kind: str = backend_kind(config)
         self.status: ServiceStatus | None = None
@@ -107,7 +108,7 @@ class LifecycleManager:
         self._backend_error: str | None = None
         self._backend_exception: Exception | None = None
         try:
-            self._backend = make_backend(config)
+            self._backend = backend if backend is not None else make_backend(config)
         except ComfyTuiError as exc:
             self._backend_error, self._backend_exception = str(exc), exc
         except Exception as exc:  # noqa: BLE001 - a bad config must not take the App down
@@ -157,6 +158,8 @@ class LifecycleManager:
         server = self.config.server
         if server.auth != "none" or server.headers:
             return server.url
+        if isinstance(self._backend, PodmanBackend) and self._backend.remote:
+            return server.url  # a container on another host: its 127.0.0.1 is not ours
         return self.url
 
     @property
@@ -167,7 +170,9 @@ class LifecycleManager:
 
     @property
     def url(self) -> str:
-        """Where the managed ComfyUI answers once it runs."""
+        """Where the managed ComfyUI answers once it runs (a remote container: the server's URL)."""
+        if isinstance(self._backend, PodmanBackend) and self._backend.remote:
+            return self.config.server.url
         return self._backend.url if self._backend is not None else ""
 
     @property

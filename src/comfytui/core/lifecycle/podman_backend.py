@@ -28,6 +28,7 @@ from comfytui.core.lifecycle.preflight import (
     check_socket_error,
     container_gpu_checks,
 )
+from comfytui.core.lifecycle.remote import SshTunnel, is_connection_name, is_remote, resolve_connection
 from comfytui.core.lifecycle.spec import ContainerSpec, detect_gpu, split_image_ref
 from comfytui.core.lifecycle.types import (
     MANAGED_LABEL,
@@ -214,7 +215,14 @@ class PodmanBackend:
         self._candidates = socket_candidates(socket_uri, environ)
         self._connect_timeout = connect_timeout_s
         self._client: Any = None
+        self._tunnel: SshTunnel | None = None
         self.socket_uri = ""
+
+    @property
+    def remote(self) -> bool:
+        """Whether the podman socket is on another host (ssh://, tcp://, a podman connection name)."""
+        uri = self.socket_uri or (self._candidates[0] if self._candidates else "")
+        return is_remote(uri) or is_connection_name(uri)
 
     @classmethod
     def from_config(cls, config: Config, gpu_present: bool | None = None) -> PodmanBackend:
@@ -242,14 +250,35 @@ class PodmanBackend:
         import podman  # imported late: podman-py pulls in requests
 
         tried: list[str] = []
+        reasons: list[str] = []
         for uri in self._candidates:
             tried.append(uri)
-            if uri.startswith("unix://"):
+            identity = self.settings.identity
+            if is_connection_name(uri):  # a `podman system connection` name
+                conn = await asyncio.to_thread(resolve_connection, uri)
+                identity = identity or conn.identity
+                uri = normalize_socket(conn.uri)
+                tried[-1] = f"{tried[-1]} ({uri})"
+            base_url = uri
+            if uri.startswith("ssh://"):
+                tunnel = SshTunnel(uri, identity, self.settings.ssh_options)
+                try:
+                    local = await asyncio.to_thread(tunnel.open)
+                except LifecycleError as exc:
+                    reasons.append(str(exc))
+                    continue
+                base_url = f"unix://{local}"
+                if not await asyncio.to_thread(_unix_ping, local, self._connect_timeout * 3):
+                    tunnel.close()
+                    reasons.append(f"no podman API answers at {uri} (is the podman socket enabled there?)")
+                    continue
+                self._tunnel = tunnel
+            elif uri.startswith("unix://"):
                 if not await asyncio.to_thread(
                     _unix_ping, uri.removeprefix("unix://"), self._connect_timeout
                 ):
                     continue
-            client = podman.PodmanClient(base_url=uri)
+            client = podman.PodmanClient(base_url=base_url)
             try:
                 ok = await asyncio.wait_for(asyncio.to_thread(client.ping), self._connect_timeout * 3)
             except Exception:  # noqa: BLE001 - any failure means "not this one"
@@ -258,7 +287,11 @@ class PodmanBackend:
                 self._client, self.socket_uri = client, uri
                 return client
             client.close()
-        raise LifecycleError(f"cannot reach the podman API (tried {', '.join(tried)}): {SOCKET_HELP}")
+            if self._tunnel is not None:
+                self._tunnel.close()
+                self._tunnel = None
+        why = f" ({'; '.join(reasons)})" if reasons else ""
+        raise LifecycleError(f"cannot reach the podman API (tried {', '.join(tried)}){why}: {SOCKET_HELP}")
 
     async def _call(self, fn: Callable[..., T], *args: Any, what: str = "", **kwargs: Any) -> T:
         await self.connect()
@@ -303,6 +336,9 @@ class PodmanBackend:
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._tunnel is not None:
+            await asyncio.to_thread(self._tunnel.close)
+            self._tunnel = None
 
     # ------------------------------------------------------------------ reading
     async def status(self) -> ServiceStatus:
@@ -390,7 +426,8 @@ class PodmanBackend:
             raise LifecycleError(
                 f"image {self.image} is not present: pull it first (`comfytui pull` or `comfytui up --pull`)"
             )
-        await asyncio.to_thread(_make_dirs, self.spec.host_dirs)
+        if not self.remote:  # the folders of a remote container are on that host
+            await asyncio.to_thread(_make_dirs, self.spec.host_dirs)
         kwargs = self.spec.create_kwargs()
         image = kwargs.pop("image")
         await self._call(client.containers.create, image, what=f"create {self.name}", **kwargs)
@@ -529,6 +566,9 @@ class PodmanBackend:
             checks.append(
                 PreflightCheck("port", True, f"the container is running and holds port {spec.listen_port}")
             )
+        elif backend.remote:
+            checks.append(PreflightCheck("port", True, f"port {spec.listen_port} is on the remote host "
+                                                       f"({backend.socket_uri}): not checked from here"))
         else:
             host = "127.0.0.1" if spec.network == "host" else spec.ports[0].host_ip
             checks.append(await asyncio.to_thread(check_port, host, spec.listen_port))
@@ -544,7 +584,8 @@ class PodmanBackend:
                         "exposure", False, notice.text, 'set container.host = "127.0.0.1"', blocking=False
                     )
                 )
-        checks += check_mounts(spec.mounts, spec.host_dirs)
+        if not backend.remote:  # host folders of a remote container live on that host
+            checks += check_mounts(spec.mounts, spec.host_dirs)
         selinux = check_selinux(label_disabled="label=disable" in spec.security_opt)
         if selinux is not None:
             checks.append(selinux)

@@ -79,6 +79,34 @@ def cdi_lists_gpu(dirs: Sequence[str | os.PathLike[str]] = CDI_DIRS) -> tuple[bo
     return False, seen
 
 
+def cdi_gpu_names(dirs: Sequence[str | os.PathLike[str]] = CDI_DIRS) -> list[str]:
+    """The GPU indices the nvidia.com/gpu CDI specs in ``dirs`` declare (``["0", "1"]``; names such
+    as ``all`` or UUIDs left out), sorted by number: the GPU list when NVML is absent."""
+    names: set[str] = set()
+    for folder in dirs:
+        root = Path(folder)
+        if not root.is_dir():
+            continue
+        for path in sorted(root.iterdir()):
+            if path.suffix not in (".yaml", ".yml", ".json"):
+                continue
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if path.suffix == ".json":
+                try:
+                    data = json.loads(text)
+                    if data.get("kind") != "nvidia.com/gpu":
+                        continue
+                    names.update(str(d.get("name", "")) for d in data.get("devices") or [] if isinstance(d, dict))
+                except (ValueError, AttributeError):
+                    continue
+            elif re.search(r"""^\s*["']?kind["']?\s*:\s*["']?nvidia\.com/gpu["']?\s*$""", text, re.M):
+                names.update(re.findall(r"""^\s*-?\s*["']?name["']?\s*:\s*["']?([^"'\s#]+)""", text, re.M))
+    return sorted((n for n in names if n.isdigit()), key=int)
+
+
 def check_cdi(dirs: Sequence[str | os.PathLike[str]] = CDI_DIRS) -> PreflightCheck:
     found, seen = cdi_lists_gpu(dirs)
     if found:

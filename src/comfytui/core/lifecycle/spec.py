@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,7 +140,10 @@ class ContainerSpec:
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def from_settings(cls, settings: ContainerSettings, gpu_present: bool) -> ContainerSpec:
+    def from_settings(
+        cls, settings: ContainerSettings, gpu_present: bool, read_only: Collection[str] = ()
+    ) -> ContainerSpec:
+        """``read_only``: data folders mounted read-only (``models``, shared by one container per GPU)."""
         notices: list[Notice] = []
         if not settings.name or not _NAMED_VOLUME.match(settings.name):
             raise ConfigError(f"container.name: {settings.name!r} is not a valid container name")
@@ -178,6 +181,8 @@ class ContainerSpec:
                 )
             else:
                 mount = MountInfo(f"{settings.name}-{folder.replace('_', '-')}", target, False, "volume")
+            if folder in read_only:
+                mount = MountInfo(mount.source, mount.destination, True, mount.kind)
             mounts.append(mount)
             if mount.kind == "bind":
                 host_dirs.append(mount.source)

@@ -98,10 +98,10 @@ async def cancel(store: Store, client: ComfyClient, job_id: str) -> str:
         raise InputError(f"job {job_id[:8]} has already finished ({job.state})")
     queue = await client.queue()
     if job_id in {q.prompt_id for q in queue.running}:
-        await client.interrupt(job_id)
+        await client.cancel(job_id)  # jobs API cancel where the server has it, else /interrupt
         return "interrupted"
     if job_id in {q.prompt_id for q in queue.pending}:
-        await client.delete_pending([job_id])
+        await client.cancel(job_id)
         if job is not None:
             await store.call(store.update, job_id, state="cancelled", ended_at=now, only_if_state=("pending", "running"))
         return "cancelled"

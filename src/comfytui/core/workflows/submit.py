@@ -159,9 +159,17 @@ async def _enqueue_locally(
 # -- seeds like the frontend
 
 
-def seed_controls(workflow: Mapping[str, Any] | None, prompt: Mapping[str, Any], object_info: dict[str, Any] | None) -> dict[tuple[str, str], str]:
+def seed_controls(
+    workflow: Mapping[str, Any] | None,
+    prompt: Mapping[str, Any],
+    object_info: dict[str, Any] | None,
+    *,
+    match_value: bool = True,
+) -> dict[tuple[str, str], str]:
     """``(node_id, input) -> control_after_generate`` for the prompt's seed inputs, read from the
-    editor workflow: in ``widgets_values`` the control follows its seed's value."""
+    editor workflow: in ``widgets_values`` the control follows its seed's value. Without
+    ``match_value`` (the prompt's seeds were changed since) the first number followed by a
+    control is taken."""
     if not workflow or not isinstance(workflow.get("nodes"), list):
         return {}
     nodes = {str(n.get("id")): n for n in workflow["nodes"] if isinstance(n, dict)}
@@ -173,7 +181,8 @@ def seed_controls(workflow: Mapping[str, Any] | None, prompt: Mapping[str, Any],
         value = prompt[node_id]["inputs"][name]
         for index, item in enumerate(values[:-1]):
             control = values[index + 1]
-            if item == value and not isinstance(item, bool) and control in CONTROL_MODES:
+            matches = item == value if match_value else isinstance(item, int)
+            if matches and not isinstance(item, bool) and control in CONTROL_MODES:
                 found[(node_id, name)] = control
                 break
     return found

@@ -241,7 +241,7 @@ class GpuScreen(Screen[None]):
         rows = [p for g in snapshot.gpus for p in g.processes]
         for p in rows:
             marker = Text("ComfyUI", style="bold magenta") if is_comfyui(p, self.managed_container) else Text("")
-            procs.add_row(str(p.gpu_index), str(p.pid), process_owner(p), p.name or "?",
+            procs.add_row(str(p.gpu_index), str(p.pid), Text(process_owner(p)), Text(p.name or "?"),
                           size(p.used_memory) if p.used_memory is not None else "—", p.kind, marker)
         if rows and cursor > 0:
             procs.move_cursor(row=min(cursor, len(rows) - 1))

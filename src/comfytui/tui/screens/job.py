@@ -12,7 +12,9 @@ from textual.widgets import Static
 
 from comfytui.core.comfy.jobs import Job
 from comfytui.core.comfy.session import ComfySession
+from comfytui.core.config import OutputSettings
 from comfytui.core.errors import ComfyTuiError
+from comfytui.core.store.db import Store
 from comfytui.tui.format import STATE_STYLES, clock, duration, job_label, origin
 from comfytui.tui.widgets.preview_pane import PreviewPane
 
@@ -31,12 +33,20 @@ class JobScreen(ModalScreen[None]):
         Binding("d", "download", "Download"),
     ]
 
-    def __init__(self, session: ComfySession, job: Job, protocol: str) -> None:
+    def __init__(
+        self, session: ComfySession, job: Job, protocol: str, *, store: Store | None = None, outputs: OutputSettings | None = None
+    ) -> None:
+        """``store`` and ``outputs``: ``d`` collects through ``core.queue.outputs`` (the
+        ``[outputs]`` folder and template, a JSON sidecar per file, no duplicate)."""
         super().__init__()
         self.session = session
         self.job = job
         self.protocol = protocol
+        self.store = store
+        self.outputs = outputs
         self.output_index = 0
+        self.saved: list[str] = []
+        """Where ``d`` put the files (for the user and tests)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -105,6 +115,12 @@ class JobScreen(ModalScreen[None]):
 
     @work(exclusive=True, group="job-download", exit_on_error=False, description="downloading outputs")
     async def action_download(self) -> None:
+        if not self.job.outputs:
+            self.notify("nothing to download: the job has no outputs")
+            return
+        if self.store is not None and self.outputs is not None:
+            await self._collect()
+            return
         from comfytui.core import paths
 
         directory = paths.data_dir() / "outputs"
@@ -115,7 +131,46 @@ class JobScreen(ModalScreen[None]):
         except ComfyTuiError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.notify("saved " + ", ".join(str(p) for p in saved) if saved else "nothing to download")
+        self._show_saved([str(p) for p in saved], [])
+
+    async def _collect(self) -> None:
+        from comfytui.core.queue.outputs import collect_outputs, output_dir
+        from comfytui.core.store.journal import outputs_to_lists
+
+        assert self.store is not None and self.outputs is not None
+        row = await self.store.call(self.store.get, self.job.prompt_id)
+        if row is None:  # a job the store never saw (another client's, seen live only)
+            from comfytui.core.store.db import StoredJob
+
+            row = StoredJob(id=self.job.prompt_id, server=self.session.client.url, state=str(self.job.state),
+                            label=self.job.label, prompt=self.job.prompt, started_at=self.job.started_at,
+                            ended_at=self.job.ended_at, foreign=self.job.foreign)
+        if not row.outputs:
+            row.outputs = outputs_to_lists(self.job.outputs)
+        try:
+            got = await collect_outputs(self.store, self.session.client, row, self.outputs)
+        except ComfyTuiError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._show_saved([str(p) for p in got.files], got.refused, str(output_dir(self.outputs)))
+
+    def _show_saved(self, saved: list[str], refused: list[str], folder: str = "") -> None:
+        self.saved = saved
+        text = self.query_one("#job-text", Static)
+        details = self._details()
+        if saved:
+            details.append("\nsaved (with a .json sidecar each)\n", style="bold")
+            for path in saved:
+                details.append(f"  {path}\n")
+        for message in refused:
+            details.append(f"  refused: {message}\n", style="yellow")
+        text.update(details)
+        if saved:
+            self.notify("saved " + ", ".join(saved), markup=False)
+        elif refused:
+            self.notify("; ".join(refused), severity="warning", markup=False)
+        else:
+            self.notify(f"nothing new to save{f' in {folder}' if folder else ''}", markup=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

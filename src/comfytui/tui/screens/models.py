@@ -313,7 +313,7 @@ class ModelsScreen(Screen[None]):
             name = e.path if self.folder == ALL else e.name
             if len(name) > width:
                 name = "…" + name[-(width - 1):]
-            table.add_row(name, Text(format_bytes(e.size), justify="right"), when(e.modified, short=True), flags_cell(e),
+            table.add_row(Text(name), Text(format_bytes(e.size), justify="right"), when(e.modified, short=True), flags_cell(e),
                           key=e.path)
         if keep is not None and any(e.path == keep.path for e in entries):
             table.move_cursor(row=table.get_row_index(keep.path))

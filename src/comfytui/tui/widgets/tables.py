@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.text import Text
 from textual.widgets import DataTable
+
+
+def inert(value: object) -> object:
+    """A DataTable reads a ``str`` cell as markup: job labels and file names come from the server
+    and must show as written, so strings become ``Text``."""
+    return Text(value, end="") if isinstance(value, str) else value
 
 
 def selected_key(table: DataTable) -> str | None:
@@ -27,10 +34,10 @@ def sync_rows(
         at_top = table.cursor_row == 0
         table.clear()
         for key in order:
-            table.add_row(*rows[key], key=key)
+            table.add_row(*(inert(cell) for cell in rows[key]), key=key)
         if selected in order and not (follow_top and at_top):
             table.move_cursor(row=list(order).index(selected), animate=False)
         return
     for key in order:
         for column, value in zip(table.columns, rows[key], strict=True):
-            table.update_cell(key, column, value)
+            table.update_cell(key, column, inert(value))
