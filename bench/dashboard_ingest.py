@@ -82,8 +82,7 @@ async def with_dashboard(rounds: list[list[str]], url: str, home: Path) -> tuple
         await pilot.pause(0.3)
         started = time.perf_counter()
         go.set()
-        while not done.is_set():
-            await asyncio.sleep(0.01)
+        await done.wait()
         await pilot.pause()  # every posted message handled
         await pilot.wait_for_scheduled_animations()
         elapsed = time.perf_counter() - started

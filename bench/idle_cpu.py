@@ -20,7 +20,19 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import COMFYTUI, PYTHON, REPO, Result, Tmux, clean_env, cpu_seconds, emit, quick_arg, rss_mb, server  # noqa: E402
+from _common import (  # noqa: E402
+    COMFYTUI,
+    PYTHON,
+    REPO,
+    Result,
+    Tmux,
+    clean_env,
+    cpu_seconds,
+    emit,
+    quick_arg,
+    rss_mb,
+    server,
+)
 from bare_app import HEADER  # noqa: E402
 
 

@@ -17,8 +17,8 @@ import argparse
 import json
 import os
 import re
-import time
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -40,8 +40,23 @@ def capture_frames() -> list[str]:
         for line in (DATA / name).read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
             if record.get("kind") == "json":
-                frames.append(json.dumps(record["msg"]))
+                frames.append(json.dumps(real_shape(record["msg"])))
     return frames
+
+
+def real_shape(msg: dict) -> dict:
+    """ws_reconnect_logs.jsonl stores ``progress_state`` nodes abbreviated as ``[state, value,
+    max]`` (the capture tool did); a real server sends objects. Expand them so the figure measures
+    real traffic, not the malformed-message path and its warning."""
+    data = msg.get("data")
+    if msg.get("type") == "progress_state" and isinstance(data, dict) and isinstance(data.get("nodes"), dict):
+        pid = data.get("prompt_id")
+        data["nodes"] = {
+            k: {"value": v[1], "max": v[2], "state": v[0], "node_id": k, "prompt_id": pid, "display_node_id": k,
+                "parent_node_id": None, "real_node_id": k} if isinstance(v, list) and len(v) == 3 else v
+            for k, v in data["nodes"].items()
+        }
+    return msg
 
 
 def replays(frames: list[str], count: int) -> list[list[str]]:

@@ -104,3 +104,41 @@ def test_arrows_point_from_entry_to_ui_to_core() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+# The rooms of the core and what each may import (README "Architecture", each room's __init__).
+# "root" is config, paths, errors, logs, redaction, themes, config_template: used by every room.
+ROOM_RULES: dict[str, set[str]] = {
+    "root": {"root"},
+    "store": {"root"},
+    "gpu": {"root"},
+    "comfy": {"root", "store"},
+    "workflows": {"root", "comfy"},
+    "models": {"root", "comfy"},
+    "lifecycle": {"root", "comfy"},
+    "queue": {"root", "store", "comfy", "workflows"},
+    "metrics": {"root", "store", "comfy", "gpu", "queue"},
+}
+
+
+def room(name: str) -> str | None:
+    parts = name.split(".")
+    if parts[:2] != ["comfytui", "core"]:
+        return None
+    if len(parts) == 2:
+        return "root"
+    return parts[2] if parts[2] in ROOM_RULES else "root"
+
+
+def test_each_room_imports_only_what_its_docstring_allows() -> None:
+    bad = sorted(f"{a} → {b}" for a, deps in import_graph().items() if (ra := room(a))
+                 for b in deps if (rb := room(b)) and rb != ra and rb not in ROOM_RULES[ra])
+    assert bad == [], "imports across rooms that the architecture does not allow:\n" + "\n".join(bad)
+
+
+def test_every_room_says_what_it_may_import() -> None:
+    for name in ROOM_RULES:
+        if name in ("root", "metrics"):
+            continue
+        doc = (PACKAGE / "core" / name / "__init__.py").read_text()
+        assert "May import" in doc, f"core/{name}/__init__.py does not say what the room may import"

@@ -101,6 +101,25 @@ def apply_cli_overrides(config: Config, args: argparse.Namespace) -> Config:
     return config.with_server(**changes) if changes else config
 
 
+def dashboard_servers(args: argparse.Namespace, config: Config) -> list[tuple[str, Config]] | None:
+    """The servers the dashboard's strip shows (docs/FLEET.md): every ``--url`` when there are
+    several, else every configured server (``--server NAME`` only picks the current one), each
+    with the command line's ``--timeout`` and ``-H``; None with a single ``--url`` (one server)."""
+    from urllib.parse import urlsplit
+
+    from comfytui.headless.options import server_urls
+
+    urls = server_urls(args)
+    if len(urls) > 1:
+        return [(urlsplit(u).netloc or u, config.with_server(url=u)) for u in urls]
+    if urls or len(config.servers) < 2:
+        return None
+    return [
+        (p.name, apply_cli_overrides(config, argparse.Namespace(**{**vars(args), "server_name": p.name, "url": None})))
+        for p in config.fleet()
+    ]
+
+
 class RedactingStream:
     """A text stream that redacts every write (URL passwords, ``?token=``, auth header values):
     the headless commands' stdout and stderr go through it, so no output path can print a
@@ -186,7 +205,7 @@ def _main(args: argparse.Namespace) -> int:
     if args.command is None:
         from comfytui.tui import run_dashboard  # imported late: headless commands never load Textual
 
-        return run_dashboard(config, readonly=args.readonly)
+        return run_dashboard(config, readonly=args.readonly, servers=dashboard_servers(args, config))
     try:
         return asyncio.run(args.handler(args, config))
     except ComfyTuiError as exc:

@@ -90,8 +90,15 @@ def test_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:
 
 
 def test_unknown_section_names_it(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[sever]\nurl = "http://x"\n')
+    with pytest.raises(ConfigError, match=r"sever: unknown setting or section"):
+        load_config(path, environ={})
+
+
+def test_a_server_written_as_a_flat_servers_table_says_what_is_expected(tmp_path: Path) -> None:
+    """[servers] holds one table per named server; a url straight under it is the likely slip."""
     path = _write(tmp_path, '[servers]\nurl = "http://x"\n')
-    with pytest.raises(ConfigError, match=r"servers: unknown setting or section"):
+    with pytest.raises(ConfigError, match=r"servers\.url: expected a \[servers\.url\] table"):
         load_config(path, environ={})
 
 

@@ -12,7 +12,7 @@ from _live import running_session, wait_until
 
 from comfytui.core.comfy import events as ev
 from comfytui.core.comfy.jobs import JobState
-from comfytui.core.store.journal import Journal
+from comfytui.core.comfy.journal import Journal
 from harness.comfy import progress_prompt, sleep_prompt
 
 pytestmark = pytest.mark.comfy

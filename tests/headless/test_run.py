@@ -190,3 +190,22 @@ def test_ctrl_c_during_wait_cancels_every_job_this_run_queued(comfy_server, home
         time.sleep(0.2)
     assert left == [], "none of the three jobs is pending or running any more"
 
+
+
+def test_run_wait_keeps_results_and_leaves_preview_temp_files(comfy_server, home: Path, tmp_path: Path) -> None:
+    """PreviewImage writes throwaway "temp" files: they are listed as server outputs, never downloaded."""
+    flow = tmp_path / "save-and-preview.json"
+    flow.write_text(json.dumps({
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 32, "height": 16, "batch_size": 1,
+                                                      "color": unique_seed() % 0xFFFFFF}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "kept"}},
+        "3": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+    }))
+    out = tmp_path / "out"
+    proc = run(flow, "--url", comfy_server.url, "--wait", "--json", "--out", out, home=home)
+    assert proc.returncode == 0, proc.stderr
+    (job,) = json.loads(proc.stdout)["jobs"]
+    assert sorted(o["type"] for o in job["server_outputs"]) == ["output", "temp"]
+    (saved,) = job["outputs"]
+    assert Path(saved).name.startswith("kept") and png_size(Path(saved)) == (32, 16)
+    assert sorted(p.name for p in out.rglob("*.png")) == [Path(saved).name]

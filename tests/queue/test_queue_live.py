@@ -42,6 +42,16 @@ def server_queue_ids(url: str) -> set[str]:
 
 def test_paused_queue_reorder_resume_wait_collect_requeue_and_foreign_history(comfy_server, home, tmp_path) -> None:
     url = comfy_server.url
+    # Another comfytui process's own job, finished on this server before the daemon starts (its
+    # client id says comfytui-, it never went through this queue): that process downloads it, the
+    # daemon must not collect it when it resyncs the server's history.
+    other = progress_prompt(steps=1, delay=0.0, seed=unique_seed(), prefix="other_comfytui")
+    posted = httpx.post(f"{url}/prompt", json={"prompt": other, "client_id": "comfytui-another-process"}, timeout=10)
+    other_id = posted.json()["prompt_id"]
+    deadline = time.monotonic() + 20
+    while other_id not in httpx.get(f"{url}/history/{other_id}", timeout=10).json():
+        assert time.monotonic() < deadline, "the other process's job did not finish"
+        time.sleep(0.2)
     daemon = Daemon(url, home).start()
     try:
         assert cli("queue", "pause", "--url", url, home=home).returncode == 0
@@ -92,6 +102,7 @@ def test_paused_queue_reorder_resume_wait_collect_requeue_and_foreign_history(co
                 break
             time.sleep(0.2)
         assert seen and seen[0]["foreign"] and seen[0]["state"] == "success", "foreign job not in history within 3 s"
+
     finally:
         daemon.stop()
     assert "Traceback" not in daemon.log.read_text()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from comfytui.core.comfy.journal import Journal
 from comfytui.core.store.db import HistoryFilter, Store, StoredJob, new_job_id
-from comfytui.core.store.journal import Journal
 
 SERVER = "http://127.0.0.1:8188"
 

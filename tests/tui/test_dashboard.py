@@ -66,6 +66,8 @@ async def test_queue_a_bundled_workflow_from_the_keyboard(dashboard_config: Conf
         await wait_until(pilot, lambda: "steps" in screen_text(app) and f"/{24}" in screen_text(app), what="the steps bar")
         preview = app.query_one(PreviewPane)
         await wait_until(pilot, lambda: preview.frames_shown > 0, what="a preview frame on screen")
+        caption = preview.query_one("#preview-caption")
+        await wait_until(pilot, lambda: "node 1 · step " in str(caption.render()), what="the frame's caption with its step")
         await wait_until(pilot, lambda: app.session.book.jobs[job.prompt_id].state == JobState.SUCCESS, timeout=40, what="success")
         history = app.query_one(HistoryTable)
         await wait_until(pilot, lambda: job.prompt_id in [str(k.value) for k in history.rows], what="the job in History")

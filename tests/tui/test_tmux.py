@@ -44,15 +44,19 @@ def test_scripts_run_queue_progress_preview_history_and_a_clean_quit(tmux: TmuxS
     tmux.keys("r")
     screen = tmux.wait_for("▶ aaa-demo.json", timeout=20)
     steps_seen = set()
+    captioned = ""  # the preview caption while the job runs: a frame is on screen, with its step
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(steps_seen) < 3:
-        match = re.search(r"steps .*? (\d+)/30", tmux.screen())
+    while time.monotonic() < deadline and (len(steps_seen) < 3 or not captioned):
+        screen = tmux.screen()
+        match = re.search(r"steps .*? (\d+)/30", screen)
         if match:
             steps_seen.add(int(match.group(1)))
+        if re.search(r"node 1 · step \d+/30", screen):  # a toast must not cover the caption either
+            captioned = screen
         time.sleep(0.1)
     assert len(steps_seen) >= 3, f"the steps bar did not move: {steps_seen}"
-    screen = tmux.wait_for("node 1 · step", timeout=10)  # the preview caption: a frame is on screen
-    assert "Preview [5] · halfcell" in screen  # tmux has no graphics protocol: half blocks
+    assert captioned, f"no preview frame with its step caption appeared while the job ran:\n{tmux.screen()}"
+    assert "Preview [5] · halfcell" in captioned  # tmux has no graphics protocol: half blocks
     deadline = time.monotonic() + 60
     history = ""
     while time.monotonic() < deadline:  # the server's history holds other jobs too: find ours

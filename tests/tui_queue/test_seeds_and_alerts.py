@@ -8,8 +8,8 @@ import random
 import pytest
 
 from comfytui.core.config import NotifySettings
+from comfytui.core.queue.submit import frontend_seeds
 from comfytui.core.store.db import StoredJob
-from comfytui.core.workflows.submit import frontend_seeds
 from comfytui.tui.app import ComfyTuiApp
 from comfytui.tui.terminal_notify import job_end_output
 from harness.app import wait_until

@@ -90,8 +90,13 @@ async def test_edit_seed_count_three_increment_queues_consecutive_seeds_that_run
         before = set(app.session.book.jobs)
         await pilot.press("enter")
         await wait_until(pilot, lambda: not isinstance(app.screen, WorkflowFormScreen), what="the form to close")
-        jobs = [j for pid, j in app.session.book.jobs.items() if pid not in before]
-        assert len(jobs) == 3
+
+        def new_jobs() -> list:
+            return [j for pid, j in app.session.book.jobs.items() if pid not in before]
+
+        # the dashboard is the dispatcher: the batch goes out of the local queue one job at a time
+        await wait_until(pilot, lambda: len(new_jobs()) == 3, timeout=40, what="all three jobs sent to ComfyUI")
+        jobs = new_jobs()
         assert {j.batch for j in jobs} == {"cats"}
         jobs.sort(key=lambda j: j.label)
         assert [j.label for j in jobs] == [f"demo-progress.json #{i}/3" for i in (1, 2, 3)]

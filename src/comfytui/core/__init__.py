@@ -8,9 +8,13 @@ Rooms (each a package whose docstring says what it holds and what it may import)
 - `lifecycle`: the ComfyUI container (podman) or process: spec, preflight, phases, manager.
 - `gpu`: NVML sampling, the GPU feed, process → container attribution.
 - `models`: model catalog, hashing, safetensors headers.
-- `store`: the journal of jobs that survives restarts.
+- `store`: the SQLite store of jobs, queue and history that survives restarts.
+- `queue`: the local queue in front of ComfyUI: submit path, operations, dispatcher, fleet,
+  output collection, notifications.
+- `metrics`: Prometheus families over the other rooms (the top of the core).
 
-At the root, used by every room: `config`, `paths`, `errors`, `logs` (log lines and their buffer).
+At the root, used by every room: `config`, `config_template`, `paths`, `errors`, `redaction`,
+`logs` (log lines, control-character stripping and their buffer), `themes`, `processes`.
 Arrows point one way: entry (`cli`) → `tui` / `headless` → `core`; nothing in `core` imports
 `tui`, `headless`, `cli`, Textual or Rich.
 """

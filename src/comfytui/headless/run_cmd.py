@@ -22,8 +22,8 @@ from comfytui.core.comfy.jobs import Job, JobState
 from comfytui.core.comfy.session import ComfySession
 from comfytui.core.config import Config
 from comfytui.core.errors import EXIT_JOB_FAILED, EXIT_OK, ComfyTuiError, InputError, ServerUnreachable
+from comfytui.core.queue.submit import submit_batch
 from comfytui.core.workflows.params import SEED_MODES
-from comfytui.core.workflows.submit import submit_batch
 from comfytui.headless.progress import ProgressPrinter
 
 EXIT_INTERRUPTED = 130
@@ -178,8 +178,10 @@ async def handle_run(args: argparse.Namespace, config: Config) -> int:
         for job in finished:
             files: list[Path] = []
             if job.state == JobState.SUCCESS and not args.no_download:
+                # "temp" files are PreviewImage's throwaway previews, not results: listed, not downloaded
                 for file in job.outputs:
-                    files.append(await session.client.download(file, out_dir))
+                    if file.type == "output":
+                        files.append(await session.client.download(file, out_dir))
             results.append(_job_json(job, files))
         ok = all(job.state == JobState.SUCCESS for job in finished)
         if args.json:

@@ -10,6 +10,7 @@ per event.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,10 +47,13 @@ from comfytui.tui.widgets.history_pane import HistoryPane, HistoryTable
 from comfytui.tui.widgets.log_pane import LogPane
 from comfytui.tui.widgets.preview_pane import PreviewPane
 from comfytui.tui.widgets.queue_pane import QueuePane
+from comfytui.tui.widgets.servers_pane import ServersPane
 from comfytui.tui.widgets.status_line import StatusLine
 from comfytui.tui.widgets.workflows_pane import WorkflowList
 
 DEVICE_POLL_S = 3.0
+JOBS_RENDER_S = 0.1
+"""The job panes render at most ~10 times a second, however fast the messages come."""
 
 
 # -- what the listeners post (each merges with a queued one of its kind)
@@ -144,11 +148,12 @@ class ComfyTuiApp(App[int]):
         Binding("f5,ctrl+r", "refresh_all", "Refresh", show=False, id="app.refresh", tooltip="Re-read the server, the workflow folders and the config's [workflows] section"),
         Binding("z", "toggle_maximize", "Maximize", show=False, id="app.maximize", tooltip="Maximize the focused pane (z or Esc again: back)"),
         Binding("o", "open_workflow_path", "Open file", show=False, id="workflow.open", tooltip="Open a workflow file by path (Tab completes)"),
+        Binding("ctrl+n", "next_server", "Next server", show=False, id="server.next", tooltip="Fleet: switch the current server to the next one"),
     ]
     DASHBOARD_ONLY_ACTIONS: ClassVar[frozenset[str]] = frozenset(
         {
             "queue_selected", "cancel_job", "interrupt", "clear_pending", "edit_workflow", "open_screen",
-            "focus_pane", "refresh_all", "toggle_maximize", "open_workflow_path",
+            "focus_pane", "refresh_all", "toggle_maximize", "open_workflow_path", "next_server",
         }
     )
     """Dashboard keys: on any other screen they are off (and out of its footer), so a key that
@@ -161,6 +166,7 @@ class ComfyTuiApp(App[int]):
         readonly: bool = False,
         session: ComfySession | None = None,
         gpu_sampler: GpuSampler | None = None,
+        servers: list[tuple[str, Config]] | None = None,
     ) -> None:
         """``gpu_sampler``: the NVML sampler to use (tests pass one on ``FakeNvml``); by default
         one on the real pynvml, configured by ``config.gpu``."""
@@ -184,6 +190,13 @@ class ComfyTuiApp(App[int]):
         """The config file F5 re-reads (None: $COMFYTUI_CONFIG or the default path)."""
         self._exit_renders = False
         self._service_line: str | None = None
+        self.servers, self.server_name = self._fleet_of(config, servers)
+        """The fleet's servers (name, config) the strip shows, and the current one's name."""
+        self._jobs_rendered_at = 0.0
+        self._jobs_pending: bool | None = None
+        self._tick_timer: Any = None
+        """The 1 s elapsed/ETA tick: paused while no job runs (an idle dashboard must not wake)."""
+        """A job render waiting for the throttle timer (its ``history`` flag), None when none."""
 
     @property
     def config(self) -> Config:
@@ -217,6 +230,8 @@ class ComfyTuiApp(App[int]):
     def compose(self) -> ComposeResult:
         services = self.services
         yield StatusLine(id="status-line")
+        if len(self.servers) > 1:
+            yield ServersPane(self.servers, self.server_name, services, id="servers")
         with Horizontal(id="top-row"):
             yield WorkflowList(services.config, services.session.client, id="workflows")
             yield QueuePane(services, id="queue")
@@ -246,7 +261,7 @@ class ComfyTuiApp(App[int]):
             self.dashboard.query_one(LogPane).equivalent_command = self.lifecycle.equivalent_logs_command()
             self.watch_service()
             self.follow_service_logs()
-        self.set_interval(1.0, self._tick)
+        self._tick_timer = self.set_interval(1.0, self._tick, pause=self.session.book.running_id is None)
         self.dashboard.query_one(WorkflowList).focus()
         self._start_dispatch()
 
@@ -328,7 +343,24 @@ class ComfyTuiApp(App[int]):
             pass  # the app is shutting down and its widgets are gone
 
     def on_jobs_changed(self, message: JobsChanged) -> None:
-        self._render(self._render_jobs, message.history)
+        # At most JOBS_RENDER_S apart: a burst of progress messages would otherwise repaint the
+        # job panes once per message. The first change renders at once (keys stay snappy); later
+        # ones in the window fold into one render when the one-shot timer fires.
+        if self._jobs_pending is not None:
+            self._jobs_pending |= message.history
+            return
+        wait = self._jobs_rendered_at + JOBS_RENDER_S - time.monotonic()
+        if wait <= 0:
+            self._jobs_rendered_at = time.monotonic()
+            self._render(self._render_jobs, message.history)
+            return
+        self._jobs_pending = message.history
+        self.set_timer(wait, self._render_pending_jobs)
+
+    def _render_pending_jobs(self) -> None:
+        history, self._jobs_pending = self._jobs_pending, None
+        self._jobs_rendered_at = time.monotonic()
+        self._render(self._render_jobs, bool(history))
 
     def on_connection_changed(self, _message: ConnectionChanged) -> None:
         self._render(self._render_connection)
@@ -386,6 +418,9 @@ class ComfyTuiApp(App[int]):
 
     def _render_jobs(self, history: bool) -> None:
         self.dashboard.query_one(QueuePane).show(self.session.book)
+        if self._tick_timer is not None:
+            # every start and end of a job comes through here
+            (self._tick_timer.resume if self.session.book.running_id else self._tick_timer.pause)()
         if history:
             self.dashboard.query_one(HistoryTable).show(self.session.book, self.config.ui.history_items)
 
@@ -419,9 +454,9 @@ class ComfyTuiApp(App[int]):
     @work(group="submit", exit_on_error=False, description="queueing a workflow")
     @changes_server
     async def queue_workflow(self, entry: WorkflowEntry, front: bool = False) -> None:
+        from comfytui.core.queue.submit import submit_batch
         from comfytui.core.workflows.preflight import preflight_prompt
         from comfytui.core.workflows.prompts import resolve_prompt
-        from comfytui.core.workflows.submit import submit_batch
 
         try:
             resolved = await resolve_prompt(Path(entry.path), self.session.client)
@@ -515,13 +550,90 @@ class ComfyTuiApp(App[int]):
         store = self.services.store
         job = self.session.book.get(message.prompt_id)
         if job is None and store is not None:  # older than this session: from the store
+            from comfytui.core.comfy.journal import row_to_job
             from comfytui.core.comfy.session import OWN_CLIENT_PREFIX
-            from comfytui.core.store.journal import row_to_job
 
             row = await store.call(store.get, message.prompt_id)
             job = row_to_job(row, OWN_CLIENT_PREFIX) if row is not None else None
         if job is not None:
             self.push_screen(JobScreen(self.session, job, self.config.ui.image_protocol, store=store, outputs=self.config.outputs))
+
+    # -- the fleet: a current server among several (docs/FLEET.md)
+
+    @staticmethod
+    def _fleet_of(config: Config, servers: list[tuple[str, Config]] | None) -> tuple[list[tuple[str, Config]], str]:
+        """The servers the strip shows and the current one's name: ``servers`` when given (the
+        command line's ``--url``s), else the config's ``[servers.*]``; one server: no fleet."""
+        if servers is None:
+            servers = [(p.name, config.select_server(p.name)) for p in config.fleet()] if len(config.servers) > 1 else []
+        current = config.selected_server
+        names = [name for name, _ in servers]
+        if current not in names:
+            urls = [member.server.url.rstrip("/") for _, member in servers]
+            url = config.server.url.rstrip("/")
+            current = names[urls.index(url)] if url in urls else (names[0] if names else current)
+        return list(servers), current
+
+    def action_next_server(self) -> None:
+        if len(self.servers) < 2:
+            self.notify("one server only: name more in the config ([servers.NAME]) or pass --url twice", severity="warning")
+            return
+        names = [name for name, _ in self.servers]
+        self.switch_server(names[(names.index(self.server_name) + 1) % len(names)])
+
+    @work(exclusive=True, group="switch-server", exit_on_error=False, description="switching the current server")
+    async def switch_server(self, name: str) -> None:
+        """Make ``name`` the current server: a new session, lifecycle manager and stats poller for
+        it (the header, Devices, Logs and the Server, GPU and Models screens follow); the store, the
+        local queue and the GPU feed stay."""
+        import dataclasses
+
+        members = dict(self.servers)
+        if name not in members or name == self.server_name:
+            return
+        config = members[name]
+        old = self.services
+        for _ in range(len(self.screen_stack) - 1):  # screens built on the old server's services
+            await self.pop_screen()
+        for group in ("dispatch", "comfy-session", "service-status", "service-logs"):
+            self.workers.cancel_group(self, group)
+        await old.stats_poller.stop()
+        await old.session.aclose()
+        if old.lifecycle is not None:
+            await old.lifecycle.aclose()
+        session = ComfySession(config, role="dashboard", follow_logs=True)
+        services = dataclasses.replace(
+            old, config=config, session=session, lifecycle=self._make_lifecycle(config),
+            stats_poller=SystemStatsPoller(session.client, interval_s=DEVICE_POLL_S),
+        )
+        self.services = services
+        self.server_name = name
+        self._service_line = None
+        self._watched_jobs.clear()
+        dashboard = self.dashboard
+        for widget in (dashboard.query_one(QueuePane), dashboard.query_one(HistoryPane), dashboard.query_one(HistoryTable)):
+            widget.services = services
+        workflows = dashboard.query_one(WorkflowList)
+        workflows.config, workflows.client = config, session.client
+        dashboard.query_one(DevicesPane).managed_container = services.managed_container
+        log_pane = dashboard.query_one(LogPane)
+        log_pane.equivalent_command = ""
+        log_pane.add("comfytui", [("", f"-- current server: {name} ({config.server.url})\n")])
+        session.add_listener(self._on_session_update)
+        self.run_session()
+        services.stats_poller.subscribe(lambda sample: self.post_message(StatsArrived(sample)))
+        services.stats_poller.start()
+        if services.lifecycle is not None:
+            services.lifecycle.add_listener(lambda update: self.post_message(ServiceChanged(update)))
+            log_pane.equivalent_command = services.lifecycle.equivalent_logs_command()
+            self.watch_service()
+            self.follow_service_logs()
+        for strip in dashboard.query(ServersPane):
+            strip.set_current(name, services)
+        self._render_connection()
+        self._render_jobs(history=True)
+        self._start_dispatch()
+        self.notify(f"current server: {name} ({config.server.url})", markup=False)
 
     # -- the local queue: the dashboard dispatches while it is open (docs/QUEUE.md)
 
@@ -555,7 +667,7 @@ class ComfyTuiApp(App[int]):
     async def _seeds_like_the_frontend(self, entry: WorkflowEntry, resolved: Any) -> tuple[dict[str, Any], list[str]]:
         """New seeds per ``control_after_generate`` (editor workflows), and a note when ComfyUI
         would answer the prompt from its cache (it ran before, unchanged)."""
-        from comfytui.core.workflows.submit import frontend_seeds, identical_to
+        from comfytui.core.queue.submit import frontend_seeds, identical_to
 
         store = self.services.store
         if store is None:
@@ -780,6 +892,9 @@ class ComfyTuiApp(App[int]):
         yield SystemCommand("queue: interrupt running job", "Stop the job that is running now", self.action_interrupt)
         yield SystemCommand("queue: clear pending", "Remove every pending job (asks first)", self.action_clear_pending)
         yield SystemCommand("server: refresh", "Re-read queue, history and devices", self.action_refresh_all)
+        for name, member in self.servers if len(self.servers) > 1 else ():
+            if name != self.server_name:
+                yield SystemCommand(f"server: switch to {name}", f"Make {member.server.url} the current server (ctrl+n: next)", lambda n=name: self.switch_server(n))
         yield SystemCommand("server: open the Server screen", "Container or process: start, stop, phases, pull", lambda: self.action_open_screen("server"))
         yield SystemCommand("gpu: open the GPU screen", "GPUs, VRAM, processes, free memory", lambda: self.action_open_screen("gpu"))
         yield SystemCommand("models: open the model browser", "Sizes, dates, metadata, sha256", lambda: self.action_open_screen("models"))

@@ -30,10 +30,10 @@ from comfytui.core.comfy import protocol
 from comfytui.core.comfy.client import ComfyClient, Submitted
 from comfytui.core.comfy.features import canonical_prompt_id
 from comfytui.core.comfy.jobs import Job, JobBook, JobState
+from comfytui.core.comfy.journal import Journal
 from comfytui.core.comfy.stream import ComfyStream, backoff_delay
 from comfytui.core.config import Config
 from comfytui.core.errors import ComfyTuiError, ServerUnreachable
-from comfytui.core.store.journal import Journal
 
 log = logging.getLogger(__name__)
 

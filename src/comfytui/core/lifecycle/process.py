@@ -31,23 +31,9 @@ from comfytui.core.errors import ConfigError, LifecycleError
 from comfytui.core.lifecycle.preflight import check_mounts, check_port
 from comfytui.core.lifecycle.spec import is_loopback
 from comfytui.core.lifecycle.types import LogLine, MountInfo, PreflightCheck, ServiceState, ServiceStatus
+from comfytui.core.processes import pid_alive
 
 _MARKER = re.compile(r"^=== comfytui: starting ComfyUI at (\S+) ===$")
-
-
-def pid_alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def _cmdline(pid: int) -> list[str] | None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from comfytui.core.comfy import events as ev
 from comfytui.core.comfy.jobs import JobState
+from comfytui.core.comfy.journal import record_finished
 from comfytui.core.comfy.session import ComfySession, SessionUpdate
 from comfytui.core.config import Config
 from comfytui.core.errors import ComfyTuiError, PromptRejected, ServerUnreachable
@@ -28,7 +29,6 @@ from comfytui.core.queue import ops
 from comfytui.core.queue.notify import notify
 from comfytui.core.queue.outputs import collect_outputs
 from comfytui.core.store.db import DispatcherLock, Store, open_store, server_key
-from comfytui.core.store.journal import record_finished
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ class Dispatcher:
         self.depth = max(0, config.queue.dispatch_depth)
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._history_reader: asyncio.Task[None] | None = None
+        self._history_again = False
         self._states: dict[str, JobState] = {}
         self.sent: list[str] = []
         """Ids this dispatcher submitted, in order (for logs and tests)."""
@@ -152,7 +154,7 @@ class Dispatcher:
             self._wake.set()
         if isinstance(event, ev.Status | ev.ExecutionSuccess | ev.ExecutionError):
             # A foreign job may start and end between two queue reads: its history entry stays.
-            self._spawn(ops.record_history(self.store, self.session.client, self.server))
+            self._want_history()
         for pid in update.changed:
             job = self.session.book.get(pid)
             if job is None or self._states.get(pid) == job.state:
@@ -174,7 +176,10 @@ class Dispatcher:
         row = await self.store.call(self.store.get, job_id)
         if row is None or not row.finished:
             return
-        if row.state == "success" and self.config.outputs.collect and row.outputs:
+        # Only the jobs this dispatcher sent: another comfytui process's own jobs on a shared
+        # server (a comfytui- client id too) are that process's to download, not this one's.
+        mine = row.client_id == self.session.client_id
+        if row.state == "success" and self.config.outputs.collect and row.outputs and mine:
             try:
                 got = await collect_outputs(self.store, self.session.client, row, self.config.outputs)
             except ComfyTuiError as exc:
@@ -183,6 +188,24 @@ class Dispatcher:
                 for message in got.refused:
                     log.warning("%s", message)
         await notify(self.config.notify, row)
+
+    def _want_history(self) -> None:
+        """Read /history into the store, coalesced: a burst of status messages costs one read in
+        flight and one after it, not one each (a busy server sends many)."""
+        if self._history_reader is not None and not self._history_reader.done():
+            self._history_again = True
+            return
+
+        async def read() -> None:
+            while True:
+                self._history_again = False
+                await ops.record_history(self.store, self.session.client, self.server)
+                if not self._history_again:
+                    return
+
+        self._history_reader = asyncio.create_task(read())
+        self._tasks.add(self._history_reader)
+        self._history_reader.add_done_callback(self._tasks.discard)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from comfytui.core import paths
 from comfytui.core.config import redact_url
 from comfytui.core.errors import InputError
+from comfytui.core.processes import pid_alive
 
 T = TypeVar("T")
 
@@ -224,16 +225,6 @@ class HistoryFilter:
     foreign: bool | None = None
     limit: int = 100
     offset: int = 0
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Store:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def requeue_seed_mode(job: StoredJob) -> str:
     """``randomize``/``increment``/``decrement`` when the job's workflow says so for its seeds
     (``control_after_generate``), else ``fixed``: the frontend would give a new seed too."""
-    from comfytui.core.workflows.submit import seed_controls
+    from comfytui.core.queue.submit import seed_controls
 
     modes = set(seed_controls(job.workflow, job.prompt, None, match_value=False).values()) - {"fixed"}
     for mode in ("randomize", "increment", "decrement"):
@@ -31,7 +31,7 @@ async def requeue(services: Services, job: StoredJob) -> tuple[StoredJob, list[s
     """A new job from ``job``, in the local queue (or straight to ComfyUI when no dispatcher runs).
     Returns it and lines for the user (the seed mode, a cache hit)."""
     from comfytui.core.queue import ops
-    from comfytui.core.workflows.submit import identical_to, uses_local_queue
+    from comfytui.core.queue.submit import identical_to, uses_local_queue
 
     store = services.store
     if store is None:

@@ -134,8 +134,8 @@ class JobScreen(ModalScreen[None]):
         self._show_saved([str(p) for p in saved], [])
 
     async def _collect(self) -> None:
+        from comfytui.core.comfy.journal import outputs_to_lists
         from comfytui.core.queue.outputs import collect_outputs, output_dir
-        from comfytui.core.store.journal import outputs_to_lists
 
         assert self.store is not None and self.outputs is not None
         row = await self.store.call(self.store.get, self.job.prompt_id)

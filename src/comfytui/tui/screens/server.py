@@ -18,6 +18,7 @@ watchers redraw only what changed (Textual coalesces the repaints of a burst).
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -70,6 +71,24 @@ STATE_STYLES = {
 }
 
 
+PROCESS_PHASE_LABELS = {**PHASE_LABELS, Phase.PULLED: "main.py found", Phase.CREATED: "prepared"}
+"""A bare process has no image to pull and nothing to create: the same phases, in its own words."""
+
+
+def exit_description(code: int) -> tuple[str, str]:
+    """How an exit code reads: a stop we asked for (SIGTERM, or SIGKILL after the stop timeout) is
+    "stopped", not an error; signals by name (a process gives -N, a container 128+N)."""
+    number = -code if code < 0 else code - 128 if code > 128 else 0
+    if number in (signal.SIGTERM, signal.SIGINT):
+        return f"  stopped ({signal.Signals(number).name})", "dim"
+    if number:
+        try:
+            return f"  killed by {signal.Signals(number).name} (exit code {code})", "red"
+        except ValueError:
+            pass
+    return f"  exit code {code}", "red" if code else ""
+
+
 def is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
@@ -105,7 +124,7 @@ def card_text(manager: LifecycleManager, status: ServiceStatus | None) -> Text:
         )
         text.append(state_label, style=STATE_STYLES.get(status.state, "bold"))
         if status.exit_code is not None:
-            text.append(f"  exit code {status.exit_code}", style="red" if status.exit_code else "")
+            text.append(*exit_description(status.exit_code))
         if status.uptime_s is not None:
             text.append(f"  up {duration(status.uptime_s)}", style="green")
         text.append("\n")
@@ -219,7 +238,8 @@ def port_lines(manager: LifecycleManager, status: ServiceStatus | None) -> list[
     return lines
 
 
-def phase_text(phase: PhaseChanged | None, busy: str | None, reached_before: Phase | None = None) -> Text:
+def phase_text(phase: PhaseChanged | None, busy: str | None, reached_before: Phase | None = None,
+               kind: str = "container") -> Text:
     """The phase ladder (pulled → created → running → HTTP → WS) and the latest log line of the start.
 
     ``reached_before`` is the last phase reached when ``phase`` is a failure (the ladder keeps it)."""
@@ -227,6 +247,7 @@ def phase_text(phase: PhaseChanged | None, busy: str | None, reached_before: Pha
     if phase is None:
         text.append("no start in this session" if busy is None else f"{busy}…", style="dim")
         return text
+    labels = PROCESS_PHASE_LABELS if kind == "process" else PHASE_LABELS
     failed = phase.phase is Phase.FAILED
     last = reached_before if failed else phase.phase
     reached = PHASE_ORDER.index(last) if last in PHASE_ORDER else -1
@@ -234,11 +255,11 @@ def phase_text(phase: PhaseChanged | None, busy: str | None, reached_before: Pha
         if i:
             text.append(" → ", style="dim")
         if i <= reached:
-            text.append(f"✔ {PHASE_LABELS[step]}", style="green")
+            text.append(f"✔ {labels[step]}", style="green")
         elif i == reached + 1 and not failed and busy:
-            text.append(f"… {PHASE_LABELS[step]}", style="bold yellow")
+            text.append(f"… {labels[step]}", style="bold yellow")
         else:
-            text.append(PHASE_LABELS[step], style="dim")
+            text.append(labels[step], style="dim")
     if failed:
         text.append("  ✖ failed", style="bold red")
     text.append(f"\n[{phase.elapsed_s:.1f}s] {phase.detail}", style="red" if failed else "")
@@ -571,7 +592,8 @@ class ServerScreen(Screen[None]):
 
     def _show_phase(self) -> None:
         if self.lifecycle is not None:
-            self.query_one("#server-phase", Static).update(phase_text(self.phase, self.busy, self._reached))
+            self.query_one("#server-phase", Static).update(
+                phase_text(self.phase, self.busy, self._reached, self.lifecycle.kind))
 
     def _show_pull(self) -> None:
         if self.lifecycle is None:

@@ -410,8 +410,8 @@ class WorkflowFormScreen(Screen[None]):
 
     @work(exclusive=True, group="form-submit", exit_on_error=False, description="queueing a batch")
     async def submit_batch(self, prompt: dict[str, Any], count: int, mode: str, front: bool, name: str) -> None:
+        from comfytui.core.queue.submit import submit_batch
         from comfytui.core.workflows.sources import editor_with_values
-        from comfytui.core.workflows.submit import submit_batch
 
         assert self.data is not None
         data = self.data

@@ -78,7 +78,11 @@ class DevicesPane(Static, can_focus=True):
         stats, heading = cpu_only_view(self.stats)
         text = heading + pane_text(self.snapshot, stats, width, managed)
         if text_height(text, width) > height:
-            text = heading + pane_text(self.snapshot, stats, width, managed, compact=True)
+            # short pane: NVML's status (why there are no GPU cards) first, the CPU note after it
+            text = pane_text(self.snapshot, stats, width, managed, compact=True)
+            text.rstrip()
+            if heading.plain:
+                text.append("\nCPU only (system RAM)", style="bold")
         self.update(text)
 
     def on_resize(self) -> None:

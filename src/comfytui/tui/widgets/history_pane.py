@@ -21,14 +21,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from comfytui.core.comfy.jobs import Job, JobBook, JobState
 from comfytui.core.errors import InputError
 from comfytui.core.store.db import FINISHED, HistoryFilter, StoredJob
 from comfytui.tui.format import STATE_GLYPHS, STATE_STYLES, clock, duration, origin
 from comfytui.tui.widgets.queue_pane import job_cell, stored_cell
-from comfytui.tui.widgets.tables import selected_key, sync_rows
+from comfytui.tui.widgets.tables import SyncedTable, selected_key, sync_rows
 
 if TYPE_CHECKING:
     from comfytui.tui.services import Services
@@ -97,7 +97,7 @@ def _server_part(text: str) -> str | None:
     return None
 
 
-class HistoryTable(DataTable):
+class HistoryTable(SyncedTable):
     DEFAULT_CSS = """
     HistoryTable { height: 1fr;  scrollbar-size-horizontal: 0; }
     """

@@ -120,8 +120,10 @@ class LogPane(Vertical, can_focus=True):
         view.clear()
         show_source = self.source is None and len(self.buffer.sources()) > 1
         self._shown = list(self.buffer.matching(self.text_filter, self.source))
-        for line in self._shown:
-            view.write(self._render_line(line, show_source), scroll_end=False)
+        if self._shown:
+            # One write of the joined lines: RichLog pays a console render, a measure and a
+            # layout refresh per write, which made a 5,000-line re-render cost ~250 ms.
+            view.write(Text("\n").join(self._render_line(line, show_source) for line in self._shown), scroll_end=False)
         if self.follow:
             view.scroll_end(animate=False)
         self._match_index = -1

@@ -14,6 +14,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.timer import Timer
 from textual.widgets import Static
 
 from comfytui.tui.images import image_class, renderer_name
@@ -45,6 +46,8 @@ class PreviewPane(Vertical, can_focus=True):
         self._last_swap = 0.0
         self.frames_received = 0
         self.frames_shown = 0
+        self._timer: Timer | None = None
+        self._decoding = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="preview-caption")
@@ -57,20 +60,29 @@ class PreviewPane(Vertical, can_focus=True):
 
     def on_mount(self) -> None:
         self.border_title = f"Preview [5] · {renderer_name(self.protocol)}"
-        self.set_interval(self.min_interval, self._apply_pending)
+        # Paused while no frame waits: an idle dashboard must not wake up max_fps times a second.
+        self._timer = self.set_interval(self.min_interval, self._on_tick, pause=True)
 
     def offer(self, data: bytes, caption: str) -> None:
-        """A new frame arrived; it is shown at the next tick unless a newer one replaces it."""
+        """A new frame arrived; it is shown at the next tick unless a newer one replaces it (the
+        latest frame wins, at most ``max_fps`` a second)."""
         self.frames_received += 1
         self._pending = (data, caption)
+        if self._timer is not None:
+            self._timer.resume()
+
+    def _on_tick(self) -> None:
+        self._apply_pending()
+        if self._pending is None and self._timer is not None:
+            self._timer.pause()
 
     def show_image(self, data: bytes, caption: str) -> None:
         self._pending = (data, caption)
         self._apply_pending(force=True)
 
     def _apply_pending(self, force: bool = False) -> None:
-        if self._pending is None:
-            return
+        if self._pending is None or self._decoding:
+            return  # a frame still decoding finishes first; the newest waiting one follows it
         now = time.monotonic()
         if not force and now - self._last_swap < self.min_interval * 0.9:
             return
@@ -79,8 +91,17 @@ class PreviewPane(Vertical, can_focus=True):
         self._last_swap = now
         self.show_frame(data, caption)
 
-    @work(exclusive=True, group="preview-decode", exit_on_error=False, description="decoding a preview")
+    @work(group="preview-decode", exit_on_error=False, description="decoding a preview")
     async def show_frame(self, data: bytes, caption: str) -> None:
+        # Not exclusive: when decoding takes longer than the frame interval (a loaded machine), a
+        # cancelling worker would drop every frame but the last and show nothing while the job runs.
+        self._decoding = True
+        try:
+            await self._show_frame(data, caption)
+        finally:
+            self._decoding = False
+
+    async def _show_frame(self, data: bytes, caption: str) -> None:
         images = self.query("#preview-image")
         if not images:
             self.query_one("#preview-caption", Static).update(Text(caption))

@@ -24,7 +24,7 @@ from comfytui.core.comfy.jobs import Job, JobBook, JobState
 from comfytui.core.errors import ComfyTuiError
 from comfytui.core.store.db import LOCAL, PRIORITY_NAMES, StoredJob
 from comfytui.tui.format import STATE_GLYPHS, duration, job_label
-from comfytui.tui.widgets.tables import selected_key, sync_rows
+from comfytui.tui.widgets.tables import SyncedTable, selected_key, sync_rows
 
 if TYPE_CHECKING:
     from comfytui.tui.services import Services
@@ -148,7 +148,7 @@ class QueuePane(Vertical):
             yield ProgressBar(id="nodes-bar", show_eta=False, show_percentage=False)
             yield Static("", id="nodes-info", classes="bar-info")
         yield Static("", id="queue-banner")
-        table: DataTable[str | Text] = DataTable(id="queue-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str | Text] = SyncedTable(id="queue-table", cursor_type="row", zebra_stripes=True)
         table.add_columns("", "#", "state", "pri", "job", "waiting")
         yield table
 
@@ -211,7 +211,10 @@ class QueuePane(Vertical):
             status = await ops.status(services.store, services.session.client.url)
         except Exception:  # noqa: BLE001 - a busy or broken store must not take the pane down
             return
-        self.local = [j for j in status.jobs if j.state == LOCAL]
+        local = [j for j in status.jobs if j.state == LOCAL]
+        if local == self.local and status.paused == self.paused and self._book is not None:
+            return  # the once-a-second poll found nothing new: no render, no repaint
+        self.local = local
         self.paused = status.paused
         self.show(self._book or services.session.book)
 

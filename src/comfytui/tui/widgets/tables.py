@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from weakref import WeakKeyDictionary
 
 from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 
 def inert(value: object) -> object:
     """A DataTable reads a ``str`` cell as markup: job labels and file names come from the server
     and must show as written, so strings become ``Text``."""
     return Text(value, end="") if isinstance(value, str) else value
+
+
+class SyncedTable(DataTable):
+    """A DataTable for ``sync_rows``. Textual measures new rows' column widths when the table is
+    idle, after a paint may already have cached those rows at the old widths; its row cache is
+    keyed by an update counter, not by the widths, and only a cell update bumps it. ``sync_rows``
+    writes only changed cells, so nothing else would bump it: do it when the widths are measured."""
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        super()._update_dimensions(new_rows)
+        self._update_count += 1
+        self.refresh()
+
+
+def _same(a: object, b: object) -> bool:
+    """Cell equality that sees styles: ``Text.__eq__`` compares only the text and spans, so a row
+    whose base style changed (a job that started running) would otherwise keep its old look."""
+    if isinstance(a, Text) and isinstance(b, Text):
+        return (a.plain == b.plain and a.style == b.style and a.spans == b.spans and a.justify == b.justify
+                and a.overflow == b.overflow and a.no_wrap == b.no_wrap)
+    return type(a) is type(b) and a == b
+
+
+def _same_row(a: Sequence[object] | None, b: Sequence[object]) -> bool:
+    return a is not None and len(a) == len(b) and all(map(_same, a, b))
 
 
 def selected_key(table: DataTable) -> str | None:
@@ -26,18 +53,45 @@ def sync_rows(
     """Show ``rows`` in ``order``: cells are updated in place when the keys are unchanged, else the
     table is rebuilt and the cursor stays on the row it was on (if that row is still there).
 
+    Only cells whose value changed are written: each ``update_cell`` costs a refresh, and in a
+    10,000-row History nearly every row (a finished job) never changes again.
+
     With ``follow_top``, a cursor left on the first row stays on the first row: in a newest-first
     list the user who has not moved sees each new arrival selected."""
+    shown: dict[str, tuple[object, ...]] | None = _shown.get(table)
     current = [str(k.value) for k in table.rows]
-    if list(order) != current:
+    order = list(order)
+    if order != current:
         selected = selected_key(table)
         at_top = table.cursor_row == 0
         table.clear()
+        shown = {}
         for key in order:
-            table.add_row(*(inert(cell) for cell in rows[key]), key=key)
+            cells = tuple(rows[key])
+            shown[key] = cells
+            table.add_row(*(inert(cell) for cell in cells), key=key)
+        _shown[table] = shown
         if selected in order and not (follow_top and at_top):
-            table.move_cursor(row=list(order).index(selected), animate=False)
+            table.move_cursor(row=order.index(selected), animate=False)
         return
+    if shown is None or shown.keys() != set(order):
+        shown = {}  # the table was filled elsewhere: write every cell once
+        _shown[table] = shown
+    columns = list(table.columns)
     for key in order:
-        for column, value in zip(table.columns, rows[key], strict=True):
-            table.update_cell(key, column, inert(value))
+        cells = tuple(rows[key])
+        before = shown.get(key)
+        if _same_row(before, cells):
+            continue
+        if len(cells) != len(columns):
+            raise ValueError(f"row {key!r} has {len(cells)} cells for {len(columns)} columns")
+        for i, (column, value) in enumerate(zip(columns, cells, strict=True)):
+            if before is None or not _same(before[i], value):
+                # update_width: a cell that grew in place (outputs recorded after the row first
+                # showed) widens its column as a rebuilt table would
+                table.update_cell(key, column, inert(value), update_width=True)
+        shown[key] = cells
+
+
+_shown: WeakKeyDictionary[DataTable, dict[str, tuple[object, ...]]] = WeakKeyDictionary()
+"""Per table, the cell values last written for each row key."""
