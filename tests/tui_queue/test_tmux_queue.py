@@ -32,7 +32,10 @@ def wait_runs(url: str, predicate, timeout: float = 60.0, what: str = "") -> lis
     raise AssertionError(f"timed out waiting for {what}: ComfyUI ran {ran}")
 
 
-def test_pause_move_priority_hold_cancel_release_and_requeue_from_the_keyboard(tmux: TmuxSession, comfy_server, tmp_path: Path) -> None:
+def test_pause_move_priority_hold_cancel_release_and_requeue_from_the_keyboard(tmux: TmuxSession, comfy_server_factory, tmp_path: Path) -> None:
+    # a private server: the shared one lists other tests' outputs and saved workflows in the
+    # Workflows pane, which would move the entries this test reaches with End/Up
+    comfy_server = comfy_server_factory()
     flows = tmp_path / "flows"
     seeds = write_flows(flows, ["zq-a.json", "zq-b.json", "zq-c.json"], seconds=0.5)
     config = tmp_path / "config.toml"

@@ -657,6 +657,8 @@ class ComfyTuiApp(App[int]):
         self.dispatch.on_change = lambda: self._render(
             lambda: self.dashboard.query_one(QueuePane).set_dispatch_line(self.dispatch.line if self.dispatch else "")
         )
+        # jobs recorded from /history (fast foreign ones the session never saw) show in History
+        self.dispatch.on_recorded = lambda _ids: self.post_message(JobsChanged(history=True))
         self.run_dispatch()
 
     @work(exclusive=True, group="dispatch", exit_on_error=False, description="sending the local queue")

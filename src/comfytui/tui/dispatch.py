@@ -51,6 +51,8 @@ class DashboardDispatch:
         self.holder: str | None = None
         """Who holds the lock when it is not us (``daemon pid 1234 on host``)."""
         self.on_change: Any = None
+        self.on_recorded: Any = None
+        """Called with the ids the dispatcher read from ``/history`` into the store."""
 
     @property
     def ours(self) -> bool:
@@ -68,10 +70,15 @@ class DashboardDispatch:
         if self.on_change is not None:
             self.on_change()
 
+    def _recorded(self, ids: list[str]) -> None:
+        if self.on_recorded is not None:
+            self.on_recorded(ids)
+
     async def run(self) -> None:
         """Until cancelled: dispatch when we can, else watch who does and try again."""
         while True:
             dispatcher = Dispatcher(self.config, store=self.store, session=LentSession(self.session))  # type: ignore[arg-type]
+            dispatcher.on_recorded = self._recorded
             try:
                 await dispatcher.acquire()
             except DispatcherBusy as busy:

@@ -58,6 +58,10 @@ class Dispatcher:
         self._states: dict[str, JobState] = {}
         self.sent: list[str] = []
         """Ids this dispatcher submitted, in order (for logs and tests)."""
+        self.on_recorded: Any = None
+        """Called with the ids read from ``/history`` into the store (the dashboard's History
+        reloads: a foreign job that came and went between two queue reads never reaches the
+        session's book, only the store)."""
 
     # -- lifecycle
 
@@ -199,7 +203,9 @@ class Dispatcher:
         async def read() -> None:
             while True:
                 self._history_again = False
-                await ops.record_history(self.store, self.session.client, self.server)
+                recorded = await ops.record_history(self.store, self.session.client, self.server)
+                if recorded and self.on_recorded is not None:
+                    self.on_recorded(recorded)
                 if not self._history_again:
                     return
 

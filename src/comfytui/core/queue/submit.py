@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from comfytui.core.logs import strip_controls
 from comfytui.core.workflows.batch import batch_name, build_batch, job_label
 from comfytui.core.workflows.params import SEED_MODES, next_seed, seed_inputs
 
@@ -100,6 +101,8 @@ async def submit_batch(
     was refused; jobs queued before it stay queued.
     """
     prompts = build_batch(dict(prompt), count, seed_mode, object_info, rng or random.Random())
+    # a label is often a file name, which may hold terminal escapes: it is shown and stored inert
+    label, batch = strip_controls(label), strip_controls(batch)
     name = batch_name(label, len(prompts), batch)
     store = _store_of(session)
     if local_queue is None:

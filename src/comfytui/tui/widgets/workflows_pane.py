@@ -19,6 +19,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from comfytui.core.config import Config
+from comfytui.core.logs import strip_controls
 from comfytui.core.workflows.library import WorkflowEntry, list_workflows
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 def entry_text(entry: WorkflowEntry) -> Text:
     """One line per workflow: the name, then (dim) format, nodes and models; cut with an ellipsis
     rather than wrapped, so a narrow pane stays a list."""
-    text = Text(f" {entry.name}", no_wrap=True, overflow="ellipsis")
+    text = Text(f" {strip_controls(entry.name)}", no_wrap=True, overflow="ellipsis")  # a file name may hold escapes
     if entry.error:
         text.append("  unreadable", style="red")
     elif entry.format:
