@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +17,7 @@ from comfytui.core.comfy import events as ev
 from comfytui.core.comfy.client import ComfyClient, safe_output_path
 from comfytui.core.config import ServerSettings
 from comfytui.core.errors import InputError, PromptRejected, ServerError, ServerUnreachable
-from harness.comfy import progress_prompt
+from harness.comfy import progress_prompt, unique_seed
 
 
 def closed_port() -> int:
@@ -155,6 +156,64 @@ async def test_download_refuses_a_traversal_name_before_any_request(tmp_path: Pa
         with pytest.raises(InputError):
             await client.download(ev.OutputFile("../../evil.png", "", "output"), tmp_path / "out")
     assert not (tmp_path / "evil.png").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.comfy
+async def test_large_outputs_are_downloaded_intact(client: ComfyClient, comfy_server, tmp_path: Path) -> None:
+    # A real 2048x2048 image through the workflow path, and a 12 MiB file (many stream chunks)
+    # served by the same /view route: both must arrive byte for byte.
+    prefix = f"big_{unique_seed()}"
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 2048, "height": 2048, "batch_size": 1, "color": unique_seed() % 0xFFFFFF}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": prefix}},
+    }
+    submitted = await client.submit(prompt, client_id="comfytui-test-client")
+    entry = None
+    for _ in range(300):
+        entry = await client.history_entry(submitted.prompt_id)
+        if entry is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert entry is not None and entry.status == "success"
+    (image,) = entry.outputs
+    saved = await client.download(image, tmp_path)
+    _assert_png_saved(saved, tmp_path)
+    assert saved.read_bytes() == (comfy_server.output_dir / image.subfolder / image.filename).read_bytes()
+
+    blob = os.urandom(12 * 1024 * 1024)
+    name = f"{prefix}_blob.bin"
+    (comfy_server.output_dir / name).write_bytes(blob)
+    saved = await client.download(ev.OutputFile(name, "", "output"), tmp_path / "sub")
+    assert saved == (tmp_path / "sub" / name).resolve() and saved.read_bytes() == blob
+    assert sorted(p.name for p in saved.parent.iterdir()) == [name], "only the file, no .part left"
+
+
+class _Truncating(BaseHTTPRequestHandler):
+    """Promises 4 MiB and hangs up after 1 MiB: a server dying in the middle of a download."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(4 << 20))
+        self.end_headers()
+        self.wfile.write(b"\x89PNG" + b"x" * ((1 << 20) - 4))
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_a_download_cut_off_midway_leaves_no_file_under_the_final_name(tmp_path: Path) -> None:
+    server, url = _serve(_Truncating)
+    try:
+        async with ComfyClient(ServerSettings(url=url, timeout_s=10)) as client:
+            with pytest.raises(ServerUnreachable, match="failed mid-way"):
+                await client.download(ev.OutputFile("cut.png", "", "output"), tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert await asyncio.to_thread(os.listdir, tmp_path) == [], "neither cut.png nor a .part file is left"
 
 
 # -- gateway auth headers ---------------------------------------------------------------------

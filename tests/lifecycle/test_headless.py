@@ -102,7 +102,7 @@ def test_restart_and_recreate_on_spec_change(busybox_settings, tmp_path: Path):
         # the spec changed: stdin is not a tty, so the diff is printed and the container recreated
         write_config(config, ContainerSettings(**{**settings.__dict__, "cli_args": "--fast"}))
         out = cli(tmp_path, config, "up", "--startup-timeout", "1")
-        assert "CLI_ARGS '--cpu' → '--fast --cpu'" in out.stderr and "recreating" in out.stderr
+        assert "CLI_ARGS '--cpu --listen 127.0.0.1' → '--fast --cpu --listen 127.0.0.1'" in out.stderr and "recreating" in out.stderr
         recreated = json.loads(cli(tmp_path, config, "status", "--json").stdout)
         assert recreated["id"] != after["id"] and recreated["state"] == "running"
         out = cli(tmp_path, config, "up", "--startup-timeout", "1")

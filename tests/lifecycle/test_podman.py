@@ -129,7 +129,7 @@ async def test_recreate_when_the_spec_changed(busybox_settings):
         )
         changes = [str(c) for c in await changed.diff()]
         assert f"port {settings.port}→{settings.port + 1}" in changes
-        assert "CLI_ARGS '--cpu' → '--fast --cpu'" in changes
+        assert "CLI_ARGS '--cpu --listen 127.0.0.1' → '--fast --cpu --listen 127.0.0.1'" in changes
         assert "env HF_TOKEN (unset) → '****'" in changes
         before = (await backend.status()).id
         returned = await changed.recreate(start=True)
@@ -138,7 +138,7 @@ async def test_recreate_when_the_spec_changed(busybox_settings):
         assert after.id != before and after.state is ServiceState.RUNNING
         assert await changed.diff() == []
         inspect = await changed.inspect()
-        assert "CLI_ARGS=--fast --cpu" in inspect["Config"]["Env"]
+        assert "CLI_ARGS=--fast --cpu --listen 127.0.0.1" in inspect["Config"]["Env"]
     finally:
         with contextlib.suppress(Exception):
             await backend.remove()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -296,3 +297,21 @@ def test_new_config_fields_parse():
     assert config.process.base_directory == "/srv/comfy"
     assert config.process.env == {"HF_HOME": "/srv/hf"}
     assert config.process.startup_retries == 2
+
+
+def test_host_networking_binds_comfyui_to_loopback_and_warns_when_told_otherwise():
+    """With host networking nothing publishes ports: ComfyUI's own --listen decides who can reach it."""
+    spec = ContainerSpec.from_settings(ContainerSettings(network="host", cli_args="--fast"), gpu_present=False)
+    assert shlex.split(spec.env["CLI_ARGS"]) == ["--fast", "--cpu", "--listen", "127.0.0.1"]
+    assert not [n for n in spec.notices if n.level == "warning" and "--listen" in n.text]
+
+    mine = ContainerSpec.from_settings(ContainerSettings(network="host", cli_args="--listen 127.0.0.1"), gpu_present=False)
+    assert shlex.split(mine.env["CLI_ARGS"]).count("--listen") == 1
+
+    exposed = ContainerSpec.from_settings(ContainerSettings(network="host", cli_args="--listen=0.0.0.0"), gpu_present=False)
+    assert "127.0.0.1" not in exposed.env["CLI_ARGS"]
+    (warning,) = [n for n in exposed.notices if n.level == "warning" and "--listen" in n.text]
+    assert "0.0.0.0" in warning.text and "no authentication" in warning.text
+
+    bridge = ContainerSpec.from_settings(ContainerSettings(cli_args="--fast"), gpu_present=False)
+    assert "--listen" not in bridge.env["CLI_ARGS"]  # the published port is bound to 127.0.0.1 instead

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from safetensors_files import (
     CHECKPOINT,
@@ -19,8 +21,10 @@ from safetensors_files import (
 )
 
 from comfytui.core.comfy.client import ComfyClient
-from comfytui.core.config import Config, ModelSettings, ServerSettings
+from comfytui.core.config import Config, ContainerSettings, ModelSettings, ServerSettings
 from comfytui.core.errors import InputError, ServerError, ServerUnreachable
+from comfytui.core.lifecycle.hostpaths import server_path_map
+from comfytui.core.lifecycle.spec import COMFY_ROOT
 from comfytui.core.models.catalog import (
     KNOWN_FOLDERS,
     ModelCatalog,
@@ -29,6 +33,7 @@ from comfytui.core.models.catalog import (
     filter_entries,
     format_bytes,
     is_loopback_url,
+    map_container_path,
     name_hint,
     normalize_folder,
     sort_entries,
@@ -290,3 +295,52 @@ async def test_unreachable_server_lists_local_files_only(tmp_path) -> None:
     async with ModelCatalog(dataclasses.replace(config, models=ModelSettings())) as catalog:
         with pytest.raises(ServerUnreachable):
             await catalog.list_folder("checkpoints")
+
+
+class _AsContainer(httpx.AsyncBaseTransport):
+    """The real server, answering ``/internal/folder_paths`` as the same ComfyUI in a container
+    would: its base folder is ``/root/ComfyUI``; ``extra`` adds folders to the reply."""
+
+    def __init__(self, base: Path, extra: dict[str, list[str]]) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.base, self.extra = str(base), extra
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path != "/internal/folder_paths":
+            return response
+        data = json.loads(await response.aread())
+        rewritten = {}
+        for key, value in data.items():
+            dirs = value[0] if value and isinstance(value[0], list) else value
+            rewritten[key] = [d.replace(self.base, COMFY_ROOT, 1) for d in dirs] + self.extra.get(key, [])
+        return httpx.Response(200, json=rewritten)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest_comfy
+async def test_container_folder_paths_are_read_from_the_host_storage_folders(comfy_server, tmp_path) -> None:
+    storage = tmp_path / "storage"
+    mapped = write(storage / "storage-models" / "models" / "checkpoints" / "mapped.safetensors",
+                   safetensors_bytes(CHECKPOINT))
+    # A folder that exists on this machine at the very path the container names: it is the
+    # container's, not this one, so it must not be listed as local.
+    decoy = write(tmp_path / "decoy" / "loras" / "decoy.safetensors", safetensors_bytes(LORA))
+    config = dataclasses.replace(_config(comfy_server.url), backend="container",
+                                 container=ContainerSettings(storage=str(storage)))
+    path_map = server_path_map(config)
+    assert map_container_path(f"{COMFY_ROOT}/models/checkpoints", path_map) == str(mapped.parent)
+    assert server_path_map(_config(comfy_server.url)) is None, "no container: server paths are host paths"
+
+    transport = _AsContainer(Path(comfy_server.base), {"loras": [str(decoy.parent)]})
+    async with ComfyClient(config.server, transport=transport) as info:
+        async with ModelCatalog(config, info=info, path_map=path_map) as catalog:
+            listing = await catalog.list(["checkpoints", "loras"])
+    assert listing.roots["checkpoints"][0] == str(mapped.parent)
+    local = {e.local_path for e in listing.entries if e.local_path}
+    assert str(mapped) in local and str(decoy) not in local
+    assert not any(p.startswith(str(comfy_server.base)) for p in local), "the server's own folders are not mapped"
+    (note,) = listing.notes
+    assert "not mounted from this machine" in note and str(decoy.parent) in note

@@ -205,7 +205,7 @@ async def test_changed_spec_is_reported_then_recreated(busybox_config, cleanup):
     manager, rec = make_manager(changed)
     try:
         await manager.refresh_status()
-        assert [str(c) for c in manager.changes] == ["CLI_ARGS '--cpu' → '--fast --cpu'"]
+        assert [str(c) for c in manager.changes] == ["CLI_ARGS '--cpu --listen 127.0.0.1' → '--fast --cpu --listen 127.0.0.1'"]
         assert list(rec.of(ChangesFound)[-1].changes) == manager.changes
         # start refuses to recreate by itself
         manager.start_service()
@@ -220,7 +220,7 @@ async def test_changed_spec_is_reported_then_recreated(busybox_config, cleanup):
             return False
 
         finished = await manager.start_service(confirm_recreate=decline)
-        assert asked == [["CLI_ARGS '--cpu' → '--fast --cpu'"]]
+        assert asked == [["CLI_ARGS '--cpu --listen 127.0.0.1' → '--fast --cpu --listen 127.0.0.1'"]]
         assert manager.status.id == before and Phase.RUNNING in [p.phase for p in rec.of(PhaseChanged)]
         assert not finished.ok and finished.error.startswith("startup failed")  # sleep never answers HTTP
 
@@ -235,7 +235,7 @@ async def test_changed_spec_is_reported_then_recreated(busybox_config, cleanup):
         ]
         assert any("recreated" in n.text and "--fast" in n.text for n in rec.of(Notice))
         inspect = await manager.backend.inspect()
-        assert "CLI_ARGS=--fast --cpu" in inspect["Config"]["Env"]
+        assert "CLI_ARGS=--fast --cpu --listen 127.0.0.1" in inspect["Config"]["Env"]
     finally:
         await manager.aclose()
 

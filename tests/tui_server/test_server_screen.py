@@ -240,13 +240,13 @@ async def test_recreate_shows_the_changes_and_preflight_failures(busybox_config,
         app = HostApp(base.replace(container=settings))
         manager = app.lifecycle
         async with app.run_test(size=(110, 36)) as pilot:
-            await shows(pilot, app, "1 change to apply (c recreates)", "'--fast --cpu'")
+            await shows(pilot, app, "1 change to apply (c recreates)", "CLI_ARGS '--cpu --listen 127.0.0.1' → '--fast")
 
             # u offers the recreate with the changes, as `comfytui up` does; n starts it as it is
             before = manager.status.id
             await pilot.press("u")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the recreate offer")
-            await shows(pilot, app, f"Recreate {manager.name}?", "CLI_ARGS '--cpu' → '--fast --cpu'")
+            await shows(pilot, app, f"Recreate {manager.name}?", "CLI_ARGS '--cpu --listen 127.0.0.1' → '--fast")
             await pilot.press("n")
             await wait_until(pilot, lambda: manager.busy is None, timeout=30, what="the start as it is")
             assert manager.status.id == before and manager.phase.phase is Phase.FAILED  # busybox never answers HTTP

@@ -16,6 +16,7 @@ from typing import Any
 
 from comfytui.core.config import Config
 from comfytui.core.errors import EXIT_OK, ComfyTuiError, InputError
+from comfytui.core.lifecycle.hostpaths import server_path_map
 from comfytui.core.models.catalog import (
     ModelCatalog,
     ModelEntry,
@@ -79,7 +80,7 @@ class _Progress:
 
 
 async def models_handler(args: argparse.Namespace, config: Config) -> int:
-    async with ModelCatalog(config, extra_roots=args.dir) as catalog:
+    async with ModelCatalog(config, extra_roots=args.dir, path_map=server_path_map(config)) as catalog:
         if args.types:
             await _check_types(catalog, args.types)
         listing = await catalog.list(args.types or None)
@@ -94,6 +95,8 @@ async def models_handler(args: argparse.Namespace, config: Config) -> int:
                 hashes[i] = await _hash(catalog, entry)
     if listing.server_error:
         print(f"comfytui: warning: {listing.server_error}; listing local files only", file=sys.stderr)
+    for note in listing.notes:
+        print(f"comfytui: note: {note}", file=sys.stderr)
     if args.json:
         models = []
         for i, entry in enumerate(entries):

@@ -651,13 +651,41 @@ class ComfyClient:
         return response.content
 
     async def download(self, file: ev.OutputFile, directory: Path) -> Path:
-        """Save one output under ``directory`` (its subfolder kept), refusing path traversal."""
+        """Save one output under ``directory`` (its subfolder kept), refusing path traversal.
+
+        The body is streamed into a ``.part`` file next to the target (a video can be gigabytes:
+        it never sits in memory whole) and renamed only once complete, so a failure mid-way never
+        leaves a partial file under the final name. File work runs in a thread, off the event loop.
+        """
         target = safe_output_path(directory, file)
-        data = await self.view(file)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        params = {"filename": file.filename, "subfolder": file.subfolder, "type": file.type}
+        what = f"fetching {file.filename}"
+        # Unique per call: two downloads of the same name must not write into one .part file.
+        tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.part")
+        out = None
+        done = False
+        try:
+            async with self._http.stream("GET", "/view", params=params) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise self._fail(response, what)
+                out = await asyncio.to_thread(_open_part, tmp)
+                async for chunk in response.aiter_bytes(_DOWNLOAD_CHUNK):
+                    await asyncio.to_thread(out.write, chunk)
+            await asyncio.to_thread(_finish_part, out, tmp, target)
+            done = True
+        except httpx.ConnectError as exc:
+            raise ServerUnreachable(f"cannot reach ComfyUI at {self.display_url}: {_reason(exc)}") from None
+        except httpx.TimeoutException:
+            raise ServerUnreachable(
+                f"ComfyUI at {self.display_url} stalled while sending {file.filename} "
+                f"(no data within {self.settings.timeout_s:g}s)"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ServerUnreachable(f"ComfyUI at {self.display_url}: {what} failed mid-way: {exc}") from None
+        finally:
+            if not done:  # failed or cancelled before the rename: drop the partial file
+                await asyncio.to_thread(_discard_part, out, tmp)
         return target
 
     # -- logs
@@ -672,6 +700,26 @@ class ComfyClient:
         )
         if response.status_code != 200:
             raise self._fail(response, "subscribing to the server log")
+
+
+_DOWNLOAD_CHUNK = 1 << 20
+"""Bytes per write of a streamed download: big enough that the thread hop per chunk is cheap."""
+
+
+def _open_part(tmp: Path) -> Any:
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    return tmp.open("wb")
+
+
+def _finish_part(out: Any, tmp: Path, target: Path) -> None:
+    out.close()
+    tmp.replace(target)
+
+
+def _discard_part(out: Any, tmp: Path) -> None:
+    if out is not None:
+        out.close()
+    tmp.unlink(missing_ok=True)
 
 
 _STATUS_OF_HISTORY = {"success": "completed", "error": "failed", "interrupted": "cancelled"}

@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 from comfytui.core.config import Config, ContainerSettings
 from comfytui.core.errors import LifecycleError
 from comfytui.core.lifecycle._threads import iterate_in_thread, shutdown_response
+from comfytui.core.lifecycle.linebuf import LineSplitter
 from comfytui.core.lifecycle.preflight import (
     check_mounts,
     check_port,
@@ -518,20 +519,24 @@ class PodmanBackend:
             response = client.api.get(f"/containers/{container.id}/logs", params=params, stream=True)
             holder["response"] = response
             response.raise_for_status()
-            pending = {1: b"", 2: b""}
+            # Bounded per stream: a container printing without newlines cannot grow memory.
+            pending = {1: LineSplitter(), 2: LineSplitter()}
             while True:
                 header = response.raw.read(8)
                 if len(header) < 8:
                     break
                 kind, length = struct.unpack(">BxxxL", header)
-                data = response.raw.read(length) if length else b""
                 if kind not in pending:
                     kind = 1
-                pending[kind] += data
-                *lines, pending[kind] = pending[kind].split(b"\n")
-                for line in lines:
-                    yield kind, line
-            for kind, rest in pending.items():
+                while length > 0:  # a huge frame is read in pieces, never whole
+                    data = response.raw.read(min(length, 1 << 16))
+                    if not data:
+                        break
+                    length -= len(data)
+                    for line in pending[kind].feed(data):
+                        yield kind, line
+            for kind, splitter in pending.items():
+                rest = splitter.flush()
                 if rest:
                     yield kind, rest
 

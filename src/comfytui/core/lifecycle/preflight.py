@@ -13,7 +13,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from comfytui.core.errors import LifecycleError
@@ -53,6 +53,21 @@ def check_port(host: str, port: int, name: str = "port") -> PreflightCheck:
     return PreflightCheck(name, True, f"{bind_host}:{port} is free")
 
 
+def cdi_spec_texts(dirs: Sequence[str | os.PathLike[str]] = CDI_DIRS) -> Iterator[tuple[Path, str]]:
+    """(path, text) of every CDI spec file (YAML or JSON) in ``dirs`` that can be read."""
+    for folder in dirs:
+        root = Path(folder)
+        if not root.is_dir():
+            continue
+        for path in sorted(root.iterdir()):
+            if path.suffix not in (".yaml", ".yml", ".json"):
+                continue
+            try:
+                yield path, path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+
+
 def cdi_lists_gpu(dirs: Sequence[str | os.PathLike[str]] = CDI_DIRS) -> tuple[bool, list[str]]:
     """Whether a CDI spec (*.yaml, *.yml, *.json) in ``dirs`` declares kind nvidia.com/gpu; the files read."""
     seen: list[str] = []
@@ -83,27 +98,17 @@ def cdi_gpu_names(dirs: Sequence[str | os.PathLike[str]] = CDI_DIRS) -> list[str
     """The GPU indices the nvidia.com/gpu CDI specs in ``dirs`` declare (``["0", "1"]``; names such
     as ``all`` or UUIDs left out), sorted by number: the GPU list when NVML is absent."""
     names: set[str] = set()
-    for folder in dirs:
-        root = Path(folder)
-        if not root.is_dir():
-            continue
-        for path in sorted(root.iterdir()):
-            if path.suffix not in (".yaml", ".yml", ".json"):
-                continue
+    for path, text in cdi_spec_texts(dirs):
+        if path.suffix == ".json":
             try:
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            if path.suffix == ".json":
-                try:
-                    data = json.loads(text)
-                    if data.get("kind") != "nvidia.com/gpu":
-                        continue
-                    names.update(str(d.get("name", "")) for d in data.get("devices") or [] if isinstance(d, dict))
-                except (ValueError, AttributeError):
+                data = json.loads(text)
+                if data.get("kind") != "nvidia.com/gpu":
                     continue
-            elif re.search(r"""^\s*["']?kind["']?\s*:\s*["']?nvidia\.com/gpu["']?\s*$""", text, re.M):
-                names.update(re.findall(r"""^\s*-?\s*["']?name["']?\s*:\s*["']?([^"'\s#]+)""", text, re.M))
+                names.update(str(d.get("name", "")) for d in data.get("devices") or [] if isinstance(d, dict))
+            except (ValueError, AttributeError):
+                continue
+        elif re.search(r"""^\s*["']?kind["']?\s*:\s*["']?nvidia\.com/gpu["']?\s*$""", text, re.M):
+            names.update(re.findall(r"""^\s*-?\s*["']?name["']?\s*:\s*["']?([^"'\s#]+)""", text, re.M))
     return sorted((n for n in names if n.isdigit()), key=int)
 
 
@@ -273,20 +278,10 @@ def check_cuda_driver(image: str, cuda_driver: tuple[int, int] | None = None,
 def cdi_host_paths(dirs: Sequence[str | os.PathLike[str]] = CDI_DIRS) -> dict[str, list[str]]:
     """{CDI spec file: the ``hostPath``s it names} for the nvidia.com/gpu specs in ``dirs``."""
     out: dict[str, list[str]] = {}
-    for folder in dirs:
-        root = Path(folder)
-        if not root.is_dir():
+    for path, text in cdi_spec_texts(dirs):
+        if "nvidia.com/gpu" not in text:
             continue
-        for path in sorted(root.iterdir()):
-            if path.suffix not in (".yaml", ".yml", ".json"):
-                continue
-            try:
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            if "nvidia.com/gpu" not in text:
-                continue
-            out[str(path)] = re.findall(r"""["']?hostPath["']?\s*:\s*["']?([^"',\s}]+)""", text)
+        out[str(path)] = re.findall(r"""["']?hostPath["']?\s*:\s*["']?([^"',\s}]+)""", text)
     return out
 
 

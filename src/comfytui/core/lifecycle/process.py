@@ -20,20 +20,43 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from comfytui.core import paths
 from comfytui.core.config import ProcessSettings
 from comfytui.core.errors import ConfigError, LifecycleError
+from comfytui.core.lifecycle.linebuf import MAX_LINE, LineSplitter
 from comfytui.core.lifecycle.preflight import check_mounts, check_port
 from comfytui.core.lifecycle.spec import is_loopback
 from comfytui.core.lifecycle.types import LogLine, MountInfo, PreflightCheck, ServiceState, ServiceStatus
 from comfytui.core.processes import pid_alive
 
 _MARKER = re.compile(r"^=== comfytui: starting ComfyUI at (\S+) ===$")
+
+LOG_ROTATE_BYTES = 8 * 1024 * 1024
+"""A log larger than this at start is moved to ``<name>.log.1`` (one generation kept)."""
+
+_READ_BLOCK = 1 << 20
+"""Bytes read from the log at a time."""
+
+
+def _lines_backwards(f: BinaryIO, size: int, block: int = 1 << 16) -> Iterator[bytes]:
+    """The lines of ``f``'s first ``size`` bytes, last first, read in blocks from the end. The
+    first item is what follows the last newline (``b""`` when the file ends with one)."""
+    pos, rest = size, b""
+    while pos > 0:
+        step = min(block, pos)
+        pos -= step
+        f.seek(pos)
+        first, *lines = (f.read(step) + rest).split(b"\n")
+        yield from reversed(lines)
+        rest = first
+        if len(rest) > MAX_LINE:  # a huge line is kept only up to its last MAX_LINE bytes
+            rest = rest[-MAX_LINE:]
+    yield rest
 
 
 def _cmdline(pid: int) -> list[str] | None:
@@ -186,6 +209,7 @@ class ProcessBackend:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID", **self.settings.env}
         cmd = self.command()
         started = datetime.now(UTC)
+        self._rotate_log()
         with open(self.log_file, "ab") as log:
             log.write(f"=== comfytui: starting ComfyUI at {started.isoformat()} ===\n".encode())
             log.flush()
@@ -213,6 +237,15 @@ class ProcessBackend:
             }
         )
         return proc
+
+    def _rotate_log(self) -> None:
+        """Keep the log bounded across runs: past ``LOG_ROTATE_BYTES`` it becomes ``.1`` (an
+        older ``.1`` is dropped). Only at start, when no child of ours is writing to it."""
+        try:
+            if self.log_file.stat().st_size > LOG_ROTATE_BYTES:
+                self.log_file.replace(self.log_file.with_name(self.log_file.name + ".1"))
+        except FileNotFoundError:
+            pass
 
     async def stop(self, timeout: float | None = None) -> None:
         state = self._read_state()
@@ -252,67 +285,114 @@ class ProcessBackend:
         self, follow: bool = False, since: datetime | None = None, tail: int | None = None
     ) -> AsyncIterator[LogLine]:
         """Lines of the log file. The child writes them without timestamps, so ``since`` selects
-        the runs started after it (each run begins with a marker line)."""
-        lines, offset = await asyncio.to_thread(self._read_lines, since)
+        the runs started after it (each run begins with a marker line).
+
+        ``tail`` is read backwards from the end of the file; without it the file is streamed in
+        blocks. Either way memory stays bounded however large the log has grown.
+        """
+        offset = 0
+        keep = since is None
         if tail is not None:
-            lines = lines[-tail:] if tail > 0 else []
-        for when, text in lines:
-            yield LogLine(when, "stdout", text)
-        if not follow:
-            return
-        pending = b""
+            lines, offset = await asyncio.to_thread(self._tail_lines, max(0, tail), since)
+            for when, text in lines:
+                yield LogLine(when, "stdout", text)
+            if not follow:
+                return
+            keep = True
+        splitter = LineSplitter()
         current: datetime | None = None
+        backlog = tail is None  # still in the lines that were there before following
         while True:
             chunk, size = await asyncio.to_thread(self._read_from, offset)
-            if size < offset:  # truncated or replaced: start over
-                offset, pending = 0, b""
+            if size < offset:  # truncated or replaced (rotated): start over
+                offset = 0
+                splitter.reset()
                 continue
-            if chunk:
-                offset += len(chunk)
-                *complete, pending = (pending + chunk).split(b"\n")
-                for raw in complete:
-                    text = raw.decode("utf-8", "replace").rstrip("\r")
-                    match = _MARKER.match(text)
-                    if match:
-                        current = datetime.fromisoformat(match.group(1))
-                    yield LogLine(current if match else None, "stdout", text)
-            else:
+            if not chunk:
+                if backlog:
+                    if not follow:
+                        return
+                    # Lines written from now on are shown whatever ``since`` says.
+                    backlog, keep = False, True
                 await asyncio.sleep(0.2)
+                continue
+            offset += len(chunk)
+            for raw in splitter.feed(chunk):
+                text = raw.decode("utf-8", "replace").rstrip("\r")
+                match = _MARKER.match(text)
+                when = datetime.fromisoformat(match.group(1)) if match else None
+                if match:
+                    current = when
+                    if backlog and since is not None:
+                        keep = when is not None and when >= since
+                if keep:
+                    yield LogLine(current if match else None, "stdout", text)
 
     def _read_from(self, offset: int) -> tuple[bytes, int]:
+        """Up to ``_READ_BLOCK`` bytes from ``offset``, and the file's size."""
         try:
             with open(self.log_file, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
                 if size <= offset:
                     return b"", size
                 f.seek(offset)
-                return f.read(size - offset), size
+                return f.read(min(size - offset, _READ_BLOCK)), size
         except FileNotFoundError:
             return b"", 0
 
-    def _read_lines(self, since: datetime | None) -> tuple[list[tuple[datetime | None, str]], int]:
+    def _tail_lines(self, tail: int, since: datetime | None) -> tuple[list[tuple[datetime | None, str]], int]:
+        """The last ``tail`` complete lines (of the runs started at or after ``since``), read
+        backwards from the end, and the offset just past the last complete line."""
         try:
-            data = self.log_file.read_bytes()
+            f = open(self.log_file, "rb")  # noqa: SIM115 - closed below; the generator reads it
         except FileNotFoundError:
             return [], 0
-        end = data.rfind(b"\n") + 1
-        out: list[tuple[datetime | None, str]] = []
-        keep = since is None
-        for raw in data[:end].split(b"\n")[:-1]:
-            text = raw.decode("utf-8", "replace").rstrip("\r")
-            match = _MARKER.match(text)
-            when = datetime.fromisoformat(match.group(1)) if match else None
-            if match and since is not None:
-                keep = when is not None and when >= since
-            if keep:
-                out.append((when, text))
-        return out, end
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            backwards = _lines_backwards(f, size)
+            end = size - len(next(backwards))  # the unfinished last line waits for ``follow``
+            if tail == 0:
+                return [], end
+            out: list[tuple[datetime | None, str]] = []  # newest first
+            run: list[tuple[datetime | None, str]] = []  # the run being read, newest first, capped
+            for raw in backwards:
+                text = raw.decode("utf-8", "replace").rstrip("\r")
+                match = _MARKER.match(text)
+                when = datetime.fromisoformat(match.group(1)) if match else None
+                if since is None:
+                    out.append((when, text))
+                    if len(out) >= tail:
+                        break
+                    continue
+                # With ``since`` a run's lines count only once its marker (its first line) is
+                # reached; only the newest ``tail`` of them are held meanwhile.
+                if len(out) + len(run) < tail:
+                    run.append((when, text))
+                if match:
+                    if when is not None and when >= since:
+                        out += run
+                    run = []
+                    if len(out) >= tail:
+                        break
+            # Lines before the first marker belong to no run: ``since`` drops them.
+            return out[:tail][::-1], end
 
     def run_lines(self, limit: int = 20) -> list[str]:
         """The last ``limit`` lines of the latest run (after its marker)."""
-        lines, _ = self._read_lines(None)
-        start = max((i for i, (_, t) in enumerate(lines) if _MARKER.match(t)), default=-1)
-        return [t for _, t in lines[start + 1 :]][-limit:]
+        try:
+            f = open(self.log_file, "rb")  # noqa: SIM115 - closed below; the generator reads it
+        except FileNotFoundError:
+            return []
+        with f:
+            backwards = _lines_backwards(f, os.fstat(f.fileno()).st_size)
+            next(backwards)  # the unfinished last line
+            out: list[str] = []
+            for raw in backwards:
+                text = raw.decode("utf-8", "replace").rstrip("\r")
+                if _MARKER.match(text) or len(out) >= limit:
+                    break
+                out.append(text)
+        return out[::-1]
 
     async def preflight(self) -> list[PreflightCheck]:
         backend = self

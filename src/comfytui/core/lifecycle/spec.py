@@ -54,6 +54,28 @@ _SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "AUTH")
 _NAMED_VOLUME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
+def _listen_on_loopback(cli_args: str, notices: list[Notice]) -> str:
+    """With host networking nothing stands between ComfyUI and the host's interfaces (the image
+    starts it with a bare ``--listen``, i.e. every address): add ``--listen 127.0.0.1`` unless the
+    user chose an address, and warn loudly when that address is not loopback."""
+    tokens = shlex.split(cli_args)
+    chosen = [tokens[i + 1] for i, tok in enumerate(tokens[:-1]) if tok == "--listen"]
+    chosen += [tok.split("=", 1)[1] for tok in tokens if tok.startswith("--listen=")]
+    if not chosen:
+        return f"{cli_args} --listen 127.0.0.1".strip()
+    exposed = [a for a in ",".join(chosen).split(",") if a and not is_loopback(a)]
+    if exposed:
+        notices.append(
+            Notice(
+                "warning",
+                f"host networking and CLI_ARGS --listen {','.join(chosen)}: ComfyUI answers on {', '.join(exposed)} "
+                "of this host with no authentication; anyone who reaches it can run workflows and read "
+                "outputs. Remove --listen (comfytui then binds 127.0.0.1) unless you mean it.",
+            )
+        )
+    return cli_args
+
+
 def is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
@@ -162,8 +184,8 @@ class ContainerSpec:
             notices.append(
                 Notice(
                     "info",
-                    f"network mode is host: podman does not publish ports, ComfyUI must listen on "
-                    f"port {settings.container_port} itself",
+                    f"network mode is host: podman does not publish ports, ComfyUI listens on "
+                    f"port {settings.container_port} of this host itself",
                 )
             )
 
@@ -223,6 +245,8 @@ class ContainerSpec:
                     'set container.gpu = "nvidia" to ask for the GPU through CDI',
                 )
             )
+        if settings.network == "host":
+            cli_args = _listen_on_loopback(cli_args, notices)
         env = {"CLI_ARGS": cli_args, **(CUDA_ORDER_ENV if gpu else {}),
                **{k: v for k, v in settings.env.items() if k != "CLI_ARGS"}}
         if "CLI_ARGS" in settings.env:

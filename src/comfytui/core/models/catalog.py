@@ -7,7 +7,8 @@ reading and hashing possible:
 (a) ``[models] dirs`` from the config: each is a models directory (``checkpoints/``, ``loras/``...)
     or a ComfyUI directory holding ``models/``;
 (b) when the server is on this machine (a loopback URL), the folders ``/internal/folder_paths``
-    names, so nothing needs configuring;
+    names, so nothing needs configuring; a server in a container names container paths, which
+    ``path_map`` (its bind mounts) turns into host paths, and a path under no mount is skipped;
 (c) extra roots the lifecycle layer passes in (a mounted volume, a bare-metal ComfyUI dir).
 
 Entries are flagged when they are probably not diffusion checkpoints (by name, and by the
@@ -21,7 +22,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from comfytui.core.comfy.client import ComfyClient
@@ -117,10 +118,28 @@ class ModelListing:
     server_error: str | None = None
     """Why the server's list is missing (unreachable...); local files are still listed."""
     server_exception: ComfyTuiError | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
+    """Things worth telling the user (server folders that are not on this machine)."""
 
 
 # ---------------------------------------------------------------------------------------------
 # Pure helpers
+
+
+def _longest_first(path_map: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    pairs = [(str(PurePosixPath(c)), str(Path(h).expanduser())) for c, h in path_map]
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+
+
+def map_container_path(path: str, path_map: Iterable[tuple[str, str]]) -> str | None:
+    """The host path of the container path ``path`` through ``(container prefix, host prefix)``
+    pairs (the deepest mount wins); None when no mount covers it."""
+    p = PurePosixPath(path)
+    for container, host in _longest_first(path_map):
+        prefix = PurePosixPath(container)
+        if p == prefix or prefix in p.parents:
+            return str(Path(host, *p.relative_to(prefix).parts))
+    return None
 
 
 def normalize_folder(folder: str) -> str:
@@ -306,7 +325,8 @@ class ModelCatalog:
 
     def __init__(self, config: Config, *, info: ComfyClient | None = None,
                  extra_roots: Sequence[str | os.PathLike[str]] = (), use_server_paths: bool | None = None,
-                 hash_cache: HashCache | None = None) -> None:
+                 hash_cache: HashCache | None = None,
+                 path_map: Sequence[tuple[str, str]] | None = None) -> None:
         self.config = config
         self.settings = config.models
         self._own_info = info is None
@@ -319,6 +339,10 @@ class ModelCatalog:
         self.hash_cache = hash_cache or HashCache()
         self._server_folders: list[str] | None = None
         self._server_paths: dict[str, list[str]] | None = None
+        self.path_map = None if path_map is None else _longest_first(path_map)
+        """(container prefix, host prefix) pairs when the server runs in a container: its
+        folder paths are container paths and mean nothing on this machine until mapped."""
+        self.notes: list[str] = []
 
     async def __aenter__(self) -> ModelCatalog:
         return self
@@ -334,6 +358,7 @@ class ModelCatalog:
         """Forget what the server said (folders, folder paths); the next listing asks again."""
         self._server_folders = None
         self._server_paths = None
+        self.notes = []
 
     # -- folders and roots ---------------------------------------------------------------------
     async def server_folders(self) -> list[str]:
@@ -366,10 +391,32 @@ class ModelCatalog:
             return {}
         if self._server_paths is None:
             try:
-                self._server_paths = await self.info.folder_paths()
+                paths = await self.info.folder_paths()
             except ComfyTuiError:
                 return {}
+            self._server_paths = paths if self.path_map is None else self._map_server_paths(paths)
         return self._server_paths
+
+    def _map_server_paths(self, paths: dict[str, list[str]]) -> dict[str, list[str]]:
+        assert self.path_map is not None
+        out: dict[str, list[str]] = {}
+        unmapped: list[str] = []
+        for key, dirs in paths.items():
+            for d in dirs:
+                host = map_container_path(d, self.path_map)
+                if host is None:
+                    if normalize_folder(key) not in NOT_MODEL_FOLDERS:  # custom_nodes is no concern here
+                        unmapped.append(d)
+                else:
+                    out.setdefault(key, []).append(host)
+        if unmapped:
+            # Read as host paths they could name a different folder here: skipped, and said so.
+            shown = ", ".join(sorted(set(unmapped))[:3]) + (" …" if len(set(unmapped)) > 3 else "")
+            self.notes.append(
+                f"{len(set(unmapped))} server model folder(s) are inside the container and not mounted "
+                f"from this machine ({shown}); their files are listed from the server only"
+            )
+        return out
 
     async def local_roots(self, folder: str) -> list[Path]:
         """Directories on this machine that hold ``folder``'s files, most authoritative first."""
@@ -425,7 +472,8 @@ class ModelCatalog:
         if read_headers:
             entries = await self.read_local_headers(entries)
         return ModelListing(folders=chosen, entries=sort_entries(entries), roots=roots,
-                            server_error=server_error.message if server_error else None, server_exception=server_error)
+                            server_error=server_error.message if server_error else None, server_exception=server_error,
+                            notes=list(self.notes))
 
     @staticmethod
     def _scan(dirs: list[Path]) -> tuple[dict[str, tuple[Path, os.stat_result]], list[Path]]:

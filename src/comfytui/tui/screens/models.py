@@ -30,6 +30,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from comfytui.core.errors import ComfyTuiError
+from comfytui.core.lifecycle.hostpaths import server_path_map
 from comfytui.core.models.catalog import (
     ModelCatalog,
     ModelEntry,
@@ -174,7 +175,7 @@ class ModelsScreen(Screen[None]):
         super().__init__()
         self.services = services
         self._own_catalog = catalog is None
-        self.catalog = catalog or ModelCatalog(services.config)
+        self.catalog = catalog or ModelCatalog(services.config, path_map=server_path_map(services.config))
         self.listing: ModelListing | None = None
         self.entries: list[ModelEntry] = []
         self.shown: list[ModelEntry] = []
@@ -334,6 +335,8 @@ class ModelsScreen(Screen[None]):
             text.append(self.filter_text.strip(), style="bold cyan")
         if self.listing is not None and self.listing.server_error:
             text.append(f" · server: {self.listing.server_error} (local files only)", style="yellow")
+        for note in self.listing.notes if self.listing is not None else ():
+            text.append(f" · {note}", style="dim")
         status.update(text)
 
     # -- details
