@@ -54,6 +54,7 @@ async def test_server_screen_shows_the_remote_containers_log(remote_host, comfyt
                 what="the remote container's log line",
             )
             assert marker in screen_text(app)
-            assert "running" in screen_text(app)
+            # the status is read over the same tunnel, independently of the log: it may come second
+            await wait_until(pilot, lambda: "running" in screen_text(app), timeout=20, what="the remote container running")
     finally:
         service.podman("rm", "-f", "-t", "0", name, check=False)
