@@ -106,19 +106,17 @@ class Job:
 
 
 
-def _make_replace() -> Any:
-    """``dataclasses.replace`` for ``Job``, generated once: the generic one walks the fields'
-    metadata and calls ``__init__`` with keywords on every progress message (2-3x slower; the
-    largest single cost of ``JobBook.apply`` in bench/ingest.py). Same result, no validation."""
-    names = [f.name for f in dataclasses.fields(Job)]
-    body = "".join(f"    _set(new, {n!r}, changes[{n!r}] if {n!r} in changes else job.{n})\n" for n in names)
-    source = f"def replace(job, /, **changes):\n    new = _new(Job)\n{body}    return new\n"
-    namespace: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__, "Job": Job}
-    exec(source, namespace)  # noqa: S102 - the source is built from Job's own field names
-    return namespace["replace"]
+_JOB_FIELDS = tuple(f.name for f in dataclasses.fields(Job))
 
 
-_replace = _make_replace()
+def _replace(job: Job, /, **changes: Any) -> Job:
+    """``dataclasses.replace`` for ``Job`` without its per-call field walk and ``__init__`` with
+    keywords: it ran on every progress message and was the largest single cost of
+    ``JobBook.apply`` (bench/ingest.py). Same result, no validation: callers pass real fields."""
+    new = object.__new__(Job)
+    for name in _JOB_FIELDS:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(job, name))
+    return new
 
 class JobBook:
     """All jobs comfytui knows, keyed by prompt id, in first-seen order."""
