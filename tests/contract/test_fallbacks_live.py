@@ -18,6 +18,7 @@ from comfytui.core.comfy.client import ComfyClient, same_origin
 from comfytui.core.comfy.stream import ComfyStream
 from comfytui.core.config import ReconnectSettings, ServerSettings
 from harness.comfy import progress_prompt, sleep_prompt
+from harness.gateway import pipe
 
 pytestmark = pytest.mark.comfy
 CLIENT_ID = "comfytui-fallbacks"
@@ -124,14 +125,6 @@ async def test_websocket_origin_is_accepted_by_0_3_75(client: ComfyClient) -> No
 @contextlib.asynccontextmanager
 async def host_rewriting_proxy(upstream_port: int) -> AsyncIterator[int]:
     """Like an nginx ``proxy_pass http://127.0.0.1:PORT`` without ``proxy_set_header Host``."""
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.CancelledError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        with contextlib.suppress(OSError):
-            writer.close()
-
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await reader.readuntil(b"\r\n\r\n")

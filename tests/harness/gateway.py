@@ -13,18 +13,20 @@ from collections.abc import AsyncIterator
 TOKEN = "gw-SECRET-token"
 
 
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy one direction of a proxied connection until it closes."""
+    with contextlib.suppress(OSError, asyncio.CancelledError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    with contextlib.suppress(OSError):
+        writer.close()
+
+
 @contextlib.asynccontextmanager
 async def bearer_gateway(upstream_port: int, token: str = TOKEN) -> AsyncIterator[tuple[str, list[str]]]:
     """Yields ``(gateway_url, refused)``."""
     refused: list[str] = []
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.CancelledError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        with contextlib.suppress(OSError):
-            writer.close()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
