@@ -32,3 +32,15 @@ def screen_text(app) -> str:
         .replace("&#x27;", "'")
     )
 
+
+def select_workflow(app, name: str) -> None:
+    """Highlight the Workflows pane's entry called ``name``."""
+    from comfytui.tui.widgets.workflows_pane import WorkflowList
+
+    workflows = app.query_one(WorkflowList)
+    for index in range(workflows.option_count):
+        option_id = workflows.get_option_at_index(index).id or ""
+        if option_id.isdigit() and workflows.entries[int(option_id)].name == name:
+            workflows.highlighted = index
+            return
+    raise AssertionError(f"{name} is not listed: {[e.name for e in workflows.entries]}")

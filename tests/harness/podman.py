@@ -29,6 +29,20 @@ from pathlib import Path
 from typing import Any
 
 
+def stop_process_group(proc: subprocess.Popen, term_timeout: float) -> None:
+    """SIGTERM the process group, SIGKILL it after ``term_timeout`` s, and wait until it is gone."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=term_timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+    watch(proc.pid, alive=False)
+
+
 def watch(pid: int, alive: bool = True) -> None:
     """Register (or forget) a process group with the suite's watchdog (harness/_reaper.py), which
     kills it if the test process dies without its teardown."""
@@ -175,16 +189,7 @@ class PodmanService:
 
     def stop(self) -> None:
         self.remove_all_containers()
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        watch(self.proc.pid, alive=False)
+        stop_process_group(self.proc, term_timeout=10)
         # The overlay graph root can stay mounted: unmount before the temp dir goes.
         for root in (self.tmp / "root" / "overlay", self.tmp / "root"):
             subprocess.run(["umount", "-l", str(root)], capture_output=True, check=False)

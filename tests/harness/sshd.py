@@ -15,14 +15,13 @@ import contextlib
 import getpass
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.podman import free_port, watch
+from harness.podman import free_port, stop_process_group, watch
 
 SSHD_INSTALL = "apt-get install -y --no-install-recommends openssh-server openssh-client"
 SSHD_PATHS = ("/usr/sbin/sshd", "/usr/bin/sshd")
@@ -144,16 +143,7 @@ class Sshd:
         )
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        watch(self.proc.pid, alive=False)
+        stop_process_group(self.proc, term_timeout=5)
 
     def __enter__(self) -> Sshd:
         return self

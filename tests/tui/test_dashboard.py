@@ -13,21 +13,10 @@ from comfytui.tui.screens.help import HelpScreen
 from comfytui.tui.screens.job import JobScreen
 from comfytui.tui.widgets.history_pane import HistoryTable
 from comfytui.tui.widgets.preview_pane import PreviewPane
-from comfytui.tui.widgets.workflows_pane import WorkflowList
-from harness.app import screen_text, wait_until
+from harness.app import screen_text, select_workflow, wait_until
 from harness.comfy import sleep_prompt, unique_seed
 
 pytestmark = pytest.mark.comfy
-
-
-def select_workflow(app: ComfyTuiApp, name: str) -> None:
-    workflows = app.query_one(WorkflowList)
-    for index in range(workflows.option_count):
-        option_id = workflows.get_option_at_index(index).id or ""
-        if option_id.isdigit() and workflows.entries[int(option_id)].name == name:
-            workflows.highlighted = index
-            return
-    raise AssertionError(f"{name} is not listed: {[e.name for e in workflows.entries]}")
 
 
 def bump_seed(app: ComfyTuiApp) -> None:

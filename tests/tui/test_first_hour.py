@@ -17,8 +17,7 @@ from comfytui.tui.screens.help import HelpScreen
 from comfytui.tui.widgets.devices_pane import DevicesPane
 from comfytui.tui.widgets.log_pane import LogPane
 from comfytui.tui.widgets.workflows_pane import WorkflowList
-from harness.app import screen_text, wait_until
-from tui.test_dashboard import select_workflow
+from harness.app import screen_text, select_workflow, wait_until
 
 pytestmark = pytest.mark.comfy
 

@@ -12,9 +12,8 @@ from comfytui.core.store.db import open_store
 from comfytui.tui.app import ComfyTuiApp
 from comfytui.tui.widgets.history_pane import HistoryTable
 from comfytui.tui.widgets.queue_pane import QueuePane
-from harness.app import screen_text, wait_until
+from harness.app import screen_text, select_workflow, wait_until
 from tui_queue.conftest import queue_config, runs_by_seed, write_flows
-from tui_queue.test_queue_pane import select_workflow
 
 pytestmark = pytest.mark.comfy
 
