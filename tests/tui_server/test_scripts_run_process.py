@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.comfy import ensure_installed
+from harness.comfy import ensure_installed, free_port
 from harness.tmux import TmuxSession
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +36,8 @@ def tmux(tmp_path: Path):
 def test_scripts_run_without_a_config_manages_the_local_comfyui_as_a_process(tmux: TmuxSession, tmp_path: Path) -> None:
     ensure_installed()
     home, base = tmp_path / "home", tmp_path / "comfy-base"
-    env = {"COMFYTUI_HOME": str(home), "COMFY_CPU_BASE": str(base), "TERM": "xterm-256color"}
+    env = {"COMFYTUI_HOME": str(home), "COMFY_CPU_BASE": str(base), "COMFY_CPU_PORT": str(free_port()),
+           "TERM": "xterm-256color"}
     down_env = {**os.environ, **env}
     try:
         tmux.start([str(REPO / "scripts" / "run")], env)
@@ -47,7 +48,7 @@ def test_scripts_run_without_a_config_manages_the_local_comfyui_as_a_process(tmu
         assert config["backend"] == "process"
         assert config["process"]["base_directory"] == str(base.resolve())
         url = config["server"]["url"]
-        assert url in screen
+        assert url == f"http://127.0.0.1:{env['COMFY_CPU_PORT']}" and url in screen
         # The process writes its log where comfytui's process backend keeps it, and the Logs
         # pane follows it.
         tmux.wait_for("To see the GUI go to", timeout=30)
