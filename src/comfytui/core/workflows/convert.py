@@ -578,6 +578,10 @@ class _Converter:
         ntype = self.node_type(node)
         mode = node.get("mode", 0)
         if ntype == "PrimitiveNode":
+            if scope.definition is not None and str(scope.definition.get("id")) in self.subgraphs:
+                # 1.32.9 applies only the root graph's PrimitiveNodes; inside a subgraph the target
+                # keeps its own saved widget value (tests/workflow/fixtures/probes/probe_subgraph_modes.json)
+                return None
             values = node.get("widgets_values")
             if isinstance(values, list) and values:
                 return _Literal(values[0])
@@ -703,11 +707,12 @@ class _Converter:
             and proxies
             and all(isinstance(p, list) and len(p) == 2 for p in proxies)
         ):
+            # Values follow the proxy order. A directly promoted widget ([inner id, name]) is a view
+            # of the inner node's own widget: 1.32.9 skips its position and keeps the inner value
+            # (measured by tests/workflow/fixtures/probes/probe_subgraph*.json).
             for (owner, wname), value in zip(proxies, values, strict=False):
                 if str(owner) == "-1":
                     scope.instance_widgets[str(wname)] = value
-                elif str(owner) in scope.nodes:
-                    scope.widget_overrides.setdefault(str(owner), {})[str(wname)] = value
             return
         saved = {str(s.get("name")) for s in instance.get("inputs") or [] if isinstance(s, dict)}
         widget_inputs = [

@@ -28,9 +28,9 @@ from comfytui.core.comfy.client import ComfyClient
 from comfytui.core.config import Config
 from comfytui.core.errors import ComfyTuiError, InputError, ServerUnreachable
 from comfytui.core.workflows.convert import (
-    PRIMITIVE_WIDGET_TYPES,
     VIRTUAL_TYPES,
     default_value,
+    editor_to_api,
     iter_input_specs,
     widget_layout,
 )
@@ -230,100 +230,68 @@ async def load_entry(entry: WorkflowEntry, client: ComfyClient | None = None) ->
 # saving an edited workflow
 
 
-def _links(workflow: Mapping[str, Any]) -> dict[str, tuple[str, int]]:
-    """link id → (origin node id, origin slot), for both link encodings."""
-    out: dict[str, tuple[str, int]] = {}
-    for link in workflow.get("links") or []:
-        if isinstance(link, list) and len(link) >= 5:
-            out[str(link[0])] = (str(link[1]), int(link[2]))
-        elif isinstance(link, dict) and "id" in link:
-            out[str(link["id"])] = (str(link.get("origin_id")), int(link.get("origin_slot") or 0))
-    return out
-
-
-def _primitive_source(graph: Mapping[str, Any], node: Mapping[str, Any], input_name: str) -> dict[str, Any] | None:
-    """The PrimitiveNode whose value feeds ``input_name`` (through Reroutes), if any."""
-    nodes = {str(n.get("id")): n for n in graph.get("nodes") or [] if isinstance(n, dict)}
-    links = _links(graph)
-    slot = _input_slot(node, input_name)
-    link_id = slot.get("link") if slot else None
-    for _ in range(64):
-        if link_id is None or str(link_id) not in links:
-            return None
-        origin = nodes.get(links[str(link_id)][0])
-        if origin is None:
-            return None
-        if origin.get("type") == "PrimitiveNode":
-            return origin
-        if origin.get("type") != "Reroute":
-            return None
-        first = next((s for s in origin.get("inputs") or [] if isinstance(s, dict)), None)
-        link_id = first.get("link") if first else None
-    return None
-
-
-def _find_editor_node(
-    workflow: dict[str, Any], node_id: str
-) -> tuple[dict[str, Any], dict[str, Any], tuple[dict[str, Any], dict[str, Any]] | None] | None:
-    """``(graph, node, (instance, definition) | None)`` for a prompt id: ``"5"`` or a subgraph path ``"5:3"``."""
+def _find_editor_node(workflow: dict[str, Any], node_id: str) -> dict[str, Any] | None:
+    """The editor node of a prompt id: ``"5"``, or a path through subgraph instances ``"5:3"``."""
     graph: dict[str, Any] = workflow
-    parent: tuple[dict[str, Any], dict[str, Any]] | None = None
     subgraphs = {
         str(s.get("id")): s for s in (workflow.get("definitions") or {}).get("subgraphs") or [] if isinstance(s, dict)
     }
     parts = node_id.split(":")
     for depth, part in enumerate(parts):
         node = next((n for n in graph.get("nodes") or [] if isinstance(n, dict) and str(n.get("id")) == part), None)
-        if node is None:
-            return None
-        if depth == len(parts) - 1:
-            return graph, node, parent
+        if node is None or depth == len(parts) - 1:
+            return node
         inner = subgraphs.get(str(node.get("type")))
         if inner is None:
             return None  # a legacy group node: its inner ids are indexes, not editable here
-        parent = (node, inner)
         graph = inner
     return None
 
 
-def _input_slot(node: Mapping[str, Any], input_name: str) -> dict[str, Any] | None:
-    return next(
-        (
-            s
-            for s in node.get("inputs") or []
-            if isinstance(s, dict) and ((s.get("widget") or {}).get("name") or s.get("name")) == input_name
-        ),
-        None,
-    )
+_VALUE_TAG = "\x00comfytui-value:"
+"""Marks a saved widget value while asking the converter where each queued value is read from."""
 
 
-def _promoted_index(
-    parent: tuple[dict[str, Any], dict[str, Any]], node: Mapping[str, Any], input_name: str
-) -> int | None:
-    """Where the subgraph instance keeps the value of an inner widget it promotes, if it does."""
-    instance, definition = parent
-    proxies = (instance.get("properties") or {}).get("proxyWidgets")
-    if not (isinstance(proxies, list) and proxies and all(isinstance(p, list) and len(p) == 2 for p in proxies)):
-        proxies = None
-    if proxies:
-        for index, (owner, wname) in enumerate(proxies):
-            if str(owner) == str(node.get("id")) and wname == input_name:
-                return index
-    slot = _input_slot(node, input_name)
-    link = _links(definition).get(str(slot.get("link"))) if slot and slot.get("link") is not None else None
-    if link is None or link[0] != "-10":
-        return None
-    sg_inputs = [i for i in definition.get("inputs") or [] if isinstance(i, dict)]
-    if link[1] >= len(sg_inputs):
-        return None
-    name = sg_inputs[link[1]].get("name")
-    outer = next((s for s in instance.get("inputs") or [] if isinstance(s, dict) and s.get("name") == name), None)
-    if outer is not None and outer.get("link") is not None:
-        return None  # fed from outside the subgraph
-    if proxies:
-        return next((i for i, (owner, wname) in enumerate(proxies) if str(owner) == "-1" and wname == name), None)
-    widget_inputs = [str(i.get("name")) for i in sg_inputs if i.get("type") in PRIMITIVE_WIDGET_TYPES]
-    return widget_inputs.index(str(name)) if name in widget_inputs else None
+def _value_holders(workflow: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    """Every node whose ``widgets_values`` the converter may read: the root graph's and the subgraph
+    definitions' (legacy group nodes' inner values live in ``extra`` and are not editable here)."""
+    yield from (n for n in workflow.get("nodes") or [] if isinstance(n, dict))
+    for sg in (workflow.get("definitions") or {}).get("subgraphs") or []:
+        if isinstance(sg, dict):
+            yield from (n for n in sg.get("nodes") or [] if isinstance(n, dict))
+
+
+def _value_sources(
+    workflow: dict[str, Any], object_info: Mapping[str, Any]
+) -> dict[str, dict[str, tuple[list[Any], int]]]:
+    """``{prompt node id: {input: (widgets_values list, index)}}``: the saved value each literal of
+    the converted prompt is read from, in ``workflow`` itself.
+
+    The converter is run on a copy whose every widget value is replaced by a unique tag, so the
+    answer follows exactly the converter's rules (promotion chains through nested subgraphs, proxy
+    widgets, root-only PrimitiveNodes, reroutes, bypasses) instead of a second copy of them.
+    """
+    tagged = copy.deepcopy(workflow)
+    places: dict[str, tuple[list[Any], int]] = {}
+    for node, twin in zip(_value_holders(workflow), _value_holders(tagged), strict=True):
+        values, twin_values = node.get("widgets_values"), twin.get("widgets_values")
+        if isinstance(values, list) and isinstance(twin_values, list):
+            for index in range(len(values)):
+                tag = f"{_VALUE_TAG}{len(places)}"
+                places[tag] = (values, index)
+                twin_values[index] = tag
+    try:
+        prompt = editor_to_api(tagged, dict(object_info)).prompt
+    except InputError:
+        return {}  # a broken graph: every edit goes to the node's own widget
+    return {
+        node_id: {
+            name: places[value]
+            for name, value in entry["inputs"].items()
+            if isinstance(value, str) and value in places
+        }
+        for node_id, entry in prompt.items()
+    }
 
 
 def _filler(slot: Any, specs: Mapping[str, list[Any]]) -> Any:
@@ -340,58 +308,58 @@ def editor_with_values(
 ) -> tuple[dict[str, Any], list[str]]:
     """A copy of an editor workflow with ``{prompt node id: {input: value}}`` written into ``widgets_values``.
 
-    A value fed by a PrimitiveNode is written into that PrimitiveNode. Returns the workflow and a
-    note for each edit that could not be placed.
+    Each value is written where the converter reads it from (the node itself, a root PrimitiveNode,
+    the subgraph instance that promotes it, however deeply nested), so the edited workflow queues it.
+    A value held by a subgraph's inner node is shared by every instance of that subgraph. Returns
+    the workflow and a note for each edit that could not be placed.
     """
     out = copy.deepcopy(workflow)
+    sources = _value_sources(out, object_info)
     notes: list[str] = []
     for node_id, changes in edits.items():
-        found = _find_editor_node(out, node_id)
-        if found is None:
-            notes.append(f"node {node_id}: not found in the editor graph; its changes were not saved")
-            continue
-        graph, node, parent = found
-        ntype = str(node.get("type", ""))
-        node_def = object_info.get(ntype)
+        node = _find_editor_node(out, node_id)
         for name, value in changes.items():
-            promoted = _promoted_index(parent, node, name) if parent is not None else None
-            if promoted is not None and parent is not None:
-                instance_values = parent[0].get("widgets_values")
-                if isinstance(instance_values, list):
-                    while len(instance_values) <= promoted:
-                        instance_values.append(None)
-                    instance_values[promoted] = value
-                    continue
-            primitive = _primitive_source(graph, node, name)
-            if primitive is not None:
-                values = primitive.setdefault("widgets_values", [])
-                if isinstance(values, list) and values:
-                    values[0] = value
-                else:
-                    primitive["widgets_values"] = [value]
-                continue
-            values = node.get("widgets_values")
-            if isinstance(values, dict):
-                values[name] = value
-                continue
-            if not isinstance(node_def, dict):
-                notes.append(f"node {node_id} ({ntype}): unknown to the server; '{name}' was not saved")
-                continue
-            values = list(values) if isinstance(values, list) else []
-            layout = widget_layout(dict(node_def), ntype)
-            legacy = widget_layout(dict(node_def), ntype, legacy_force_input=True)
-            if len(legacy) != len(layout) and len(values) == len(legacy):
-                layout = legacy
-            index = next((i for i, s in enumerate(layout) if s.name == name and s.role == "value"), None)
-            if index is None:
-                notes.append(f"node {node_id} ({ntype}): '{name}' is not a widget; it was not saved")
-                continue
-            specs = {n: s for n, s, _ in iter_input_specs(dict(node_def))}
-            while len(values) <= index:  # a short widgets_values: pad with the frontend's defaults
-                values.append(_filler(layout[len(values)], specs))
-            values[index] = value
-            node["widgets_values"] = values
+            source = sources.get(node_id, {}).get(name)
+            if source is not None:
+                held_in, index = source
+                held_in[index] = value
+            elif node is None:
+                notes.append(f"node {node_id}: not found in the editor graph; '{name}' was not saved")
+            else:
+                note = _write_own_widget(node, node_id, name, value, object_info)
+                if note:
+                    notes.append(note)
     return out, notes
+
+
+def _write_own_widget(
+    node: dict[str, Any], node_id: str, name: str, value: Any, object_info: Mapping[str, Any]
+) -> str | None:
+    """Write a value the converter did not read from any saved position (a short or missing
+    ``widgets_values`` queues the default) into the node's own widget; a note when it cannot."""
+    ntype = str(node.get("type", ""))
+    node_def = object_info.get(ntype)
+    values = node.get("widgets_values")
+    if isinstance(values, dict):
+        values[name] = value
+        return None
+    if not isinstance(node_def, dict):
+        return f"node {node_id} ({ntype}): unknown to the server; '{name}' was not saved"
+    if not isinstance(values, list):
+        values = []
+    layout = widget_layout(dict(node_def), ntype)
+    legacy = widget_layout(dict(node_def), ntype, legacy_force_input=True)
+    if len(legacy) != len(layout) and len(values) == len(legacy):
+        layout = legacy
+    index = next((i for i, s in enumerate(layout) if s.name == name and s.role == "value"), None)
+    if index is None:
+        return f"node {node_id} ({ntype}): '{name}' is not a widget; it was not saved"
+    specs = {n: s for n, s, _ in iter_input_specs(dict(node_def))}
+    while len(values) <= index:  # a short widgets_values: pad with the frontend's defaults
+        values.append(_filler(layout[len(values)], specs))
+    values[index] = value
+    node["widgets_values"] = values  # the same list when there was one: other edits may hold it
+    return None
 
 
 def _api_json(prompt: Mapping[str, Any]) -> bytes:
