@@ -28,24 +28,82 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Result, emit, headless_app, quick_arg, server, wait_until  # noqa: E402
 
 
+def _in_pane(app, pane_id: str) -> bool:  # noqa: ANN001
+    """The focus is in the pane (the key focuses the pane's first focusable widget, whatever its id)."""
+    focused = app.focused
+    return focused is not None and any(node.id == pane_id for node in (focused, *focused.ancestors))
+
+
 async def press_latency(app, pilot, presses: int) -> list[float]:  # noqa: ANN001
-    targets = {"2": "queue-table", "3": "history"}
+    from textual import events
+
+    panes = {"2": "queue", "3": "history"}
     out = []
     for n in range(presses):
         key = "2" if n % 2 == 0 else "3"
-        from textual import events
-
         started = time.perf_counter()
         event = events.Key(key, key)
         event.set_sender(app)
         app._driver.send_message(event)  # what a terminal's key does; Pilot.press would also wait for idle
-        # polled: focus moving has no event to await, and the poll step is 1 ms of a ~50 ms figure
-        while app.focused is None or app.focused.id != targets[key]:  # noqa: ASYNC110
+        # polled: focus moving has no event to await, and the poll step is 1 ms of a ~50 ms figure.
+        # Bounded: a key that focuses something else must fail the bench, not hang it (it did when
+        # the History pane's focus target changed id).
+        while not _in_pane(app, panes[key]):
+            if time.perf_counter() - started > 10:
+                raise TimeoutError(f"key {key!r} did not focus #{panes[key]} (focus: {app.focused!r})")
             await asyncio.sleep(0.001)
         app.screen._compositor_refresh()
         out.append((time.perf_counter() - started) * 1000)
         await asyncio.sleep(0.05)
     return out
+
+
+class LoopStalls:
+    """How long the event loop was held between two 5 ms wake-ups (a key waits that long)."""
+
+    def __init__(self) -> None:
+        self.stalls: list[float] = []
+        self._task: asyncio.Task | None = None
+
+    async def _watch(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(0.005)
+            self.stalls.append((time.perf_counter() - started) * 1000 - 5)
+
+    def __enter__(self) -> LoopStalls:
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+    def summary(self) -> str:
+        if not self.stalls:
+            return "no samples"
+        ordered = sorted(self.stalls)
+        return f"p50 {ordered[len(ordered) // 2]:.1f} ms, p95 {ordered[int(len(ordered) * 0.95)]:.1f} ms, max {ordered[-1]:.1f} ms"
+
+
+def time_calls(target, name: str, into: list[float]) -> None:  # noqa: ANN001
+    """Record how long each call of ``target.name`` holds the loop (ms) into ``into``."""
+    original = getattr(target, name)
+
+    def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            into.append((time.perf_counter() - started) * 1000)
+
+    setattr(target, name, timed)
+
+
+def describe(values: list[float]) -> str:
+    if not values:
+        return "none"
+    return f"{len(values)}, median {statistics.median(values):.1f} ms, max {max(values):.1f} ms"
 
 
 async def run(url: str, steps: int, presses: int) -> tuple[list[Result], list[str]]:
@@ -76,9 +134,17 @@ async def run(url: str, steps: int, presses: int) -> tuple[list[Result], list[st
             return original(data, caption)
 
         preview.show_frame = recording
+        # what a frame costs the loop: the image widget's paint (render_lines) and the preview
+        # message's handler (offer and the caption)
+        image = app.query_one("#preview-image")
+        paints: list[float] = []
+        handlers: list[float] = []
+        time_calls(image, "render_lines", paints)
+        time_calls(app, "_render_preview", handlers)
         await wait_until(pilot, lambda: preview.frames_received >= 3, what="previews arriving")
         received0, started = preview.frames_received, time.perf_counter()
-        busy = await press_latency(app, pilot, presses)
+        with LoopStalls() as stalls:
+            busy = await press_latency(app, pilot, presses)
         rate = (preview.frames_received - received0) / (time.perf_counter() - started)
         await wait_until(pilot, lambda: (j := app.session.book.get(prompt_id)) is not None and j.state.finished,
                          timeout=steps * 0.5 + 30, what="the job to finish")
@@ -92,6 +158,8 @@ async def run(url: str, steps: int, presses: int) -> tuple[list[Result], list[st
     print(f"key press to paint, previews at {rate:.1f} frames/s: median {statistics.median(busy):.1f} ms, "
           f"max {max(busy):.1f} ms")
     print(f"frames received {received}, shown {shown}; final caption {caption!r}")
+    print(f"on the loop while previews arrived: stalls {stalls.summary()}; "
+          f"preview image paints {describe(paints)}; preview handlers {describe(handlers)}")
     result = Result("preview: key to paint with previews at 10 fps", statistics.median(busy), statistics.median(idle),
                     "ms", "<= 50", note=f"median of {presses}; max {max(busy):.0f} ms; {rate:.1f} frames/s measured; "
                     + ("latest frame shown" if not problems else "; ".join(problems)))

@@ -7,6 +7,7 @@ time: ``comfytui run`` in a script must not pay for either.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,41 @@ def test_the_check_itself_sees_a_ui_import() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL)
     assert proc.stdout.strip() == "True", proc.stderr
+
+
+def _modules_loaded_by(*argv: str) -> tuple[int, list[str]]:
+    """Run ``comfytui ARGV`` in a fresh interpreter; its exit code and the comfytui command modules
+    and UI modules it loaded."""
+    script = f"""
+import json, sys
+from comfytui.cli import main
+try:
+    code = main({list(argv)!r})
+except SystemExit as exc:
+    code = exc.code
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {UI_MODULES!r} and "." not in m
+                or m.startswith("comfytui.headless.") and m.endswith(("_cmd", "_cmds")))
+print(json.dumps([code, loaded]))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    code, loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    return code, loaded
+
+
+def test_run_loads_its_own_command_module_only(tmp_path: Path) -> None:
+    """``comfytui run`` pays for neither the UI stack nor the other commands' modules (start-up
+    time is most of a one-job run): not for --help, not for a run that gets as far as the server."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens: the run ends with exit 3
+    workflow = tmp_path / "wf.json"
+    workflow.write_text('{"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}}}')
+    assert _modules_loaded_by("run", "--help") == (0, ["comfytui.headless.run_cmd"])
+    code, loaded = _modules_loaded_by("run", str(workflow), "--url", f"http://127.0.0.1:{port}", "--wait")
+    assert (code, loaded) == (3, ["comfytui.headless.run_cmd"])
+
+
+def test_top_level_help_loads_no_command_module() -> None:
+    assert _modules_loaded_by("--help") == (0, [])

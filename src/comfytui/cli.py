@@ -1,8 +1,9 @@
 """``comfytui``: the dashboard with no subcommand, the headless CLI with one.
 
 Headless commands never import Textual: the TUI package is imported only when the dashboard
-opens. Each command module adds its subcommands through ``add_commands(subparsers)``; a
-command's handler is ``async def handler(args, config) -> int`` (an exit code).
+opens. Each command module adds its subcommands through ``add_commands(subparsers)`` and is
+listed in ``COMMANDS`` (name and help line, so ``--help`` imports none of them); a command's
+handler is ``async def handler(args, config) -> int`` (an exit code).
 
 Exit codes: 0 success, 1 a job failed or was interrupted, 2 bad input (file, workflow,
 arguments, config), 3 server (or podman) unreachable.
@@ -26,36 +27,53 @@ from comfytui.core.logs import strip_controls
 from comfytui.core.redaction import redact
 from comfytui.headless.options import add_server_options
 
-# Modules that contribute subcommands, in help order, with the commands each defines. Only the
-# module of the command being run is imported (start-up time); ``--help`` imports them all.
+# Every command, in help order: (the module that defines it, its name, its help line). Only the
+# module of the command being run is imported (start-up time); ``comfytui --help`` and an unknown
+# command are answered from this table alone. tests/headless/test_cli_commands.py keeps it equal
+# to what the modules define.
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("comfytui.headless.run_cmd", "run", "queue a workflow (API or editor JSON, or a PNG/WebP with an embedded workflow)"),
+    ("comfytui.headless.workflow_cmds", "workflow", "convert editor-format workflows to API prompts; list every workflow source"),
+    ("comfytui.headless.lifecycle_cmds", "up", "preflight, pull if needed, (re)create and start ComfyUI, wait until ready"),
+    ("comfytui.headless.lifecycle_cmds", "down", "stop ComfyUI (the container is kept unless --remove)"),
+    ("comfytui.headless.lifecycle_cmds", "restart", "restart ComfyUI and wait until it is ready"),
+    ("comfytui.headless.lifecycle_cmds", "status",
+     "the server's health (version, queue, devices, latency) and the managed container or process"),
+    ("comfytui.headless.lifecycle_cmds", "logs", "ComfyUI's log (container or process; else the server's own log)"),
+    ("comfytui.headless.lifecycle_cmds", "pull", "pull the container image (progress on stderr)"),
+    ("comfytui.headless.lifecycle_cmds", "preflight", "check podman, image, port, GPU (CDI), mounts before starting"),
+    ("comfytui.headless.gpu_cmds", "gpu", "GPUs, VRAM and the processes using them (NVML + /system_stats)"),
+    ("comfytui.headless.gpu_cmds", "free", "ask ComfyUI to unload models and free memory (POST /free)"),
+    ("comfytui.headless.models_cmds", "models", "list model files with sizes, flags and (on demand) sha256"),
+    ("comfytui.headless.queue_cmds", "queue", "the local queue: list, pause, resume, hold, move, cancel..."),
+    ("comfytui.headless.queue_cmds", "history", "finished jobs (ours and other clients'), from the store"),
+    ("comfytui.headless.queue_cmds", "wait", "wait for jobs queued earlier; the exit code says how they ended"),
+    ("comfytui.headless.queue_cmds", "daemon", "run the queue's dispatcher in the foreground (tmux, systemd --user)"),
+    ("comfytui.headless.metrics_cmds", "metrics", "serve Prometheus metrics (servers, queue, jobs, GPUs) on /metrics"),
+    ("comfytui.headless.config_cmds", "config", "where the config file lives; write a commented starter"),
+)
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "comfytui.headless.run_cmd": ("run",),
-    "comfytui.headless.workflow_cmds": ("workflow",),
-    "comfytui.headless.lifecycle_cmds": ("up", "down", "restart", "status", "logs", "pull", "preflight"),
-    "comfytui.headless.gpu_cmds": ("gpu", "free"),
-    "comfytui.headless.models_cmds": ("models",),
-    "comfytui.headless.queue_cmds": ("queue", "history", "wait", "daemon"),
-    "comfytui.headless.metrics_cmds": ("metrics",),
-    "comfytui.headless.config_cmds": ("config",),
+    module: tuple(name for owner, name, _help in COMMANDS if owner == module) for module, _name, _help in COMMANDS
 }
+"""Module -> the commands it defines, in help order."""
+
+_TAKES_VALUE = frozenset({"--url", "--server", "-H", "--header", "--timeout", "--config"})
 
 
-def _modules_for(argv: Sequence[str]) -> list[str]:
-    """The command modules to import for this command line."""
-    commands = {name: module for module, names in COMMAND_MODULES.items() for name in names}
-    takes_value = {"--url", "--server", "-H", "--header", "--timeout", "--config"}
+def _modules_for(argv: Sequence[str]) -> list[str] | None:
+    """The command modules to import for this command line: [] for the dashboard, None when the
+    table alone answers it (top-level ``--help``, an unknown command)."""
+    commands = {name: module for module, name, _help in COMMANDS}
     previous = ""
     for token in argv:
         if token in ("-h", "--help"):
-            break
-        if token in commands:
+            return None
+        if token in commands and previous not in _TAKES_VALUE:
             return [commands[token]]
-        if not token.startswith("-") and previous not in takes_value:
-            break  # an unknown command: load them all so the error lists the real ones
+        if not token.startswith("-") and previous not in _TAKES_VALUE:
+            return None  # an unknown command: the error lists the real ones
         previous = token
-    else:
-        return []  # no command: the dashboard
-    return list(COMMAND_MODULES)
+    return []  # no command: the dashboard
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,8 +93,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     add_server_options(parser, top_level=True)
     parser.add_argument("--readonly", action="store_true", help="dashboard: disable actions that change anything")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in list(COMMAND_MODULES) if argv is None else _modules_for(argv):
-        importlib.import_module(name).add_commands(sub)
+    modules = list(COMMAND_MODULES) if argv is None else _modules_for(argv)
+    if modules is None:
+        for _module, name, help_line in COMMANDS:  # names and help lines only: nothing to run
+            sub.add_parser(name, help=help_line, add_help=False)
+    else:
+        for module in modules:
+            importlib.import_module(module).add_commands(sub)
     return parser
 
 

@@ -264,3 +264,21 @@ async def test_gpu_json_exits_0_with_per_device_errors(monkeypatch: pytest.Monke
     assert "power: not supported" in gpus[1]["notes"]
     assert gpus[2]["key"] == "GPU-healthy" and gpus[2]["power_w"] == 250.0
     assert nvml.refcount == 0
+
+
+async def test_idle_feed_samples_slowly_and_going_live_samples_at_once() -> None:
+    nvml = FakeNvml()
+    feed = GpuFeed(GpuSampler(GpuSettings(interval_s=0.05), nvml=nvml), idle_interval_s=30.0)
+    got: list[object] = []
+    feed.subscribe(got.append)
+    feed.set_live(False)  # the dashboard with nothing running: an idle GPU's numbers barely move
+    feed.start()
+    await asyncio.sleep(0.3)
+    assert len(got) == 1  # the first sample only, not one per 0.05 s
+    feed.set_live(True)  # a job started: at once, then every interval
+    for _ in range(100):
+        if len(got) >= 4:
+            break
+        await asyncio.sleep(0.02)
+    await feed.stop()
+    assert len(got) >= 4

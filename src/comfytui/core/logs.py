@@ -43,7 +43,9 @@ def strip_controls(text: str) -> str:
 
 
 LEVELS = (
-    ("error", re.compile(r"\b(ERROR|CRITICAL|FATAL|Traceback \(most recent call last\)|Exception|Error:)\b|^\s+File \"")),
+    # no \b after "...last)" or "Error:": a word boundary there needs a letter next, so the
+    # traceback header and "RuntimeError: ..." went unmarked
+    ("error", re.compile(r"\b(?:ERROR|CRITICAL|FATAL|Exception)\b|Error:|Traceback \(most recent call last\)|^\s+File \"")),
     ("warning", re.compile(r"\b(WARN|WARNING|deprecated)\b", re.IGNORECASE)),
 )
 
@@ -83,6 +85,8 @@ class LogBuffer:
         self.lines: deque[LogLine] = deque(maxlen=max_lines)
         self._seq = 0
         self._partial: dict[str, str] = {}
+        self._per_source: dict[str, int] = {}
+        """Kept lines per source, so that ``sources()`` needs no scan of the buffer."""
 
     def add(self, source: str, time: str, chunk: str) -> list[LogLine]:
         """Add one write (it may hold several lines, or end mid-line, or redraw a tqdm bar with \\r)."""
@@ -106,7 +110,7 @@ class LogBuffer:
                 continue
             self._seq += 1
             entry = LogLine(self._seq, source, time, clean, plain, level_of(plain))
-            self.lines.append(entry)
+            self._keep(entry)
             added.append(entry)
         return added
 
@@ -125,5 +129,22 @@ class LogBuffer:
                 continue
             yield line
 
+    def _keep(self, entry: LogLine) -> None:
+        lines = self.lines
+        if lines.maxlen == 0:
+            return
+        if len(lines) == lines.maxlen:
+            dropped = lines[0].source
+            left = self._per_source[dropped] - 1
+            if left:
+                self._per_source[dropped] = left
+            else:
+                del self._per_source[dropped]
+        lines.append(entry)
+        self._per_source[entry.source] = self._per_source.get(entry.source, 0) + 1
+
     def sources(self) -> list[str]:
-        return sorted({line.source for line in self.lines})
+        return sorted(self._per_source)
+
+    def source_count(self) -> int:
+        return len(self._per_source)

@@ -436,10 +436,11 @@ async def handle_daemon(args: argparse.Namespace, config: Config) -> int:
 
 async def run_through_queue(
     args: argparse.Namespace, config: Config, session: ComfySession, prompt: dict[str, Any],
-    object_info: dict[str, Any] | None, workflow: dict[str, Any] | None,
+    object_info: dict[str, Any] | None, workflow: dict[str, Any] | None, *, dispatched: bool | None = None,
 ) -> int | None:
     """``comfytui run`` when a dispatcher runs (or the queue is paused): add the jobs to the local
-    queue and, with ``--wait``, wait for them through the store. None: send directly as before."""
+    queue and, with ``--wait``, wait for them through the store. None: send directly as before.
+    ``dispatched``: the caller's ``dispatched_here`` answer, when it asked already."""
     import random
 
     from comfytui.core.workflows.batch import batch_name, build_batch, job_label
@@ -447,7 +448,9 @@ async def run_through_queue(
 
     store = open_store()
     server = session.client.url
-    if not await dispatched_here(store, server):
+    if dispatched is None:
+        dispatched = await dispatched_here(store, server)
+    if not dispatched:
         print(f"comfytui: no dispatcher runs for {server_key(server)}: sending straight to ComfyUI", file=sys.stderr)
         return None
     prompts = build_batch(dict(prompt), args.count, args.seed_mode, object_info, random.Random())

@@ -13,16 +13,18 @@ import asyncio
 import contextlib
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from comfytui.core import paths
+from comfytui.core.comfy import events as ev
 from comfytui.core.comfy.jobs import Job, JobState
-from comfytui.core.comfy.session import ComfySession
+from comfytui.core.comfy.journal import Journal
+from comfytui.core.comfy.session import ComfySession, SessionUpdate
 from comfytui.core.config import Config
 from comfytui.core.errors import EXIT_JOB_FAILED, EXIT_OK, ComfyTuiError, InputError, ServerUnreachable
-from comfytui.core.queue.submit import submit_batch
+from comfytui.core.queue.submit import submit_batch, uses_local_queue
+from comfytui.core.store.db import server_key
 from comfytui.core.workflows.params import SEED_MODES
 from comfytui.headless.progress import ProgressPrinter
 
@@ -116,23 +118,42 @@ async def handle_run(args: argparse.Namespace, config: Config) -> int:
         # A script should not wait for ever on a server that is gone.
         config = config.replace(reconnect=type(config.reconnect)(8, config.reconnect.base_delay_s, config.reconnect.max_delay_s))
     from comfytui.headless.options import fleet_members
-    from comfytui.headless.queue_cmds import run_on_fleet
 
     members = fleet_members(args, config)
     if len(members) > 1:  # several servers: through the fleet's local queue (docs/FLEET.md)
-        return await run_on_fleet(args, config, members, *await _fleet_prompt(args, members))
-    session = ComfySession(config, role="cli")
-    try:
-        # Fail fast, before reading anything else: exit 3 names the URL.
-        await session.client.system_stats()
-        prompt, object_info, workflow = await prepare_prompt(args, session)
-        from comfytui.headless.queue_cmds import run_through_queue  # the local queue, when a dispatcher runs
+        from comfytui.headless.queue_cmds import run_on_fleet
 
-        routed = await run_through_queue(args, config, session, prompt, object_info, workflow)
-        if routed is not None:
+        return await run_on_fleet(args, config, members, *await _fleet_prompt(args, members))
+
+    # Only as many jobs as the resync reads from /history are restored (0: all of it).
+    session = ComfySession(config, role="cli", journal=Journal(restore_limit=config.ui.history_items or 1000))
+    # With --wait the websocket opens while the workflow is read: the handshake overlaps the local
+    # work, and the socket is open before anything is queued, so no progress message is missed.
+    # Without --wait a /system_stats checks the server instead. Either way an unreachable server
+    # is what gets reported (exit 3 naming the URL), even when the workflow is bad too.
+    runner = asyncio.create_task(session.run(), name="comfytui-run-session") if args.wait else None
+    reachable = asyncio.create_task(
+        _wait_connected(session, runner) if runner is not None else session.client.system_stats()
+    )
+    try:
+        try:
+            prompt, object_info, workflow = await prepare_prompt(args, session)
+            dispatched = await uses_local_queue(session.journal.store, session.client.url)
+        except ComfyTuiError:
+            await _reachable_or_unreachable(reachable)  # only an unreachable server wins over this error
+            raise
+        await reachable
+        if dispatched:  # the local queue's dispatcher sends the jobs; this process follows the store
+            from comfytui.headless.queue_cmds import run_through_queue
+
+            await _stop(runner)
+            runner = None
+            routed = await run_through_queue(args, config, session, prompt, object_info, workflow, dispatched=True)
+            assert routed is not None
             return routed
+        print(f"comfytui: no dispatcher runs for {server_key(session.client.url)}: sending straight to ComfyUI",
+              file=sys.stderr)
         printer = ProgressPrinter(session, quiet=False)
-        runner = asyncio.create_task(session.run(), name="comfytui-run-session")
         queued: list[str] = []
 
         def note_queued(job: Job, label: str) -> None:
@@ -140,12 +161,10 @@ async def handle_run(args: argparse.Namespace, config: Config) -> int:
             print(f"comfytui: queued {job.prompt_id} ({label})", file=sys.stderr)
 
         try:
-            if args.wait:
-                await _wait_connected(session, runner)
             submitted = await submit_batch(
                 session, prompt, count=args.count, seed_mode=args.seed_mode, object_info=object_info,
                 front=args.front, label=args.label or Path(args.workflow).name, batch=args.batch,
-                workflow=workflow, on_queued=note_queued,
+                workflow=workflow, on_queued=note_queued, local_queue=False,
             )
             ids = submitted.prompt_ids
             if not args.wait:
@@ -155,6 +174,7 @@ async def handle_run(args: argparse.Namespace, config: Config) -> int:
                     print("\n".join(ids))
                 return EXIT_OK
             printer.watch(ids)
+            assert runner is not None
             finished = await _wait(session, runner, ids)
             printer.close()
         except asyncio.CancelledError:
@@ -170,9 +190,8 @@ async def handle_run(args: argparse.Namespace, config: Config) -> int:
             print(await _cancel_queued(session, queued), file=sys.stderr)
             return EXIT_INTERRUPTED
         finally:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await runner
+            await _stop(runner)
+            runner = None
         out_dir = args.out or paths.data_dir() / "outputs"
         results = []
         for job in finished:
@@ -195,7 +214,28 @@ async def handle_run(args: argparse.Namespace, config: Config) -> int:
                 print(describe_failure(job), file=sys.stderr)
         return EXIT_OK if ok else EXIT_JOB_FAILED
     finally:
+        if reachable.done() and not reachable.cancelled():
+            reachable.exception()  # retrieved: an outcome nobody needed is not logged at exit
+        reachable.cancel()
+        await _stop(runner)
         await session.aclose()
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+async def _reachable_or_unreachable(reachable: asyncio.Task[Any]) -> None:
+    """Wait for the reachability check; raise only ``ServerUnreachable``."""
+    try:
+        await reachable
+    except ServerUnreachable:
+        raise
+    except (ComfyTuiError, Exception):  # noqa: BLE001 - anything else: the caller's error stands
+        return
 
 
 async def _cancel_queued(session: ComfySession, prompt_ids: list[str]) -> str:
@@ -219,12 +259,34 @@ async def _cancel_queued(session: ComfySession, prompt_ids: list[str]) -> str:
 
 
 async def _wait_connected(session: ComfySession, runner: asyncio.Task[None], limit_s: float = 15.0) -> None:
-    """Open the websocket before queueing, so no progress message is missed."""
-    deadline = time.monotonic() + limit_s
-    while session.connection.state != "connected" and time.monotonic() < deadline:
-        if runner.done():
-            runner.result()
-        await asyncio.sleep(0.02)
+    """Until the websocket is open, so no progress message is missed. When it fails to connect and
+    ``/system_stats`` does not answer either, the server is unreachable: ``ServerUnreachable``
+    naming the URL. After ``limit_s`` the jobs are queued anyway (the stream keeps trying)."""
+    changed = asyncio.Event()
+
+    def on_update(update: SessionUpdate) -> None:
+        if isinstance(update.event, ev.Connected | ev.Disconnected):
+            changed.set()
+
+    session.add_listener(on_update)
+    try:
+        async with asyncio.timeout(limit_s):
+            while session.connection.state != "connected":
+                waiter = asyncio.create_task(changed.wait())
+                try:
+                    await asyncio.wait({waiter, runner}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+                if runner.done():
+                    runner.result()  # the stream gave up: its ServerUnreachable
+                    raise ServerUnreachable(f"lost ComfyUI at {session.client.display_url} while connecting")
+                changed.clear()
+                if session.connection.state == "disconnected":
+                    await session.client.system_stats()  # refused too: exit 3 with the reason
+    except TimeoutError:
+        pass
+    finally:
+        session.remove_listener(on_update)
 
 
 async def _wait(session: ComfySession, runner: asyncio.Task[None], ids: list[str]) -> list[Job]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -30,16 +30,9 @@ from comfytui.core.comfy.session import ComfySession, SessionUpdate
 from comfytui.core.comfy.stats import StatsSample, SystemStatsPoller
 from comfytui.core.config import Config
 from comfytui.core.errors import ComfyTuiError
-from comfytui.core.gpu.containers import PodmanNames
 from comfytui.core.gpu.feed import GpuFeed
 from comfytui.core.gpu.sampler import GpuSampler
-from comfytui.core.lifecycle.events import BusyChanged, ErrorReported, LifecycleEvent, StatusChanged
-from comfytui.core.lifecycle.podman_backend import socket_candidates
-from comfytui.core.lifecycle.types import LogLine, PhaseChanged
 from comfytui.core.workflows.library import WorkflowEntry
-from comfytui.tui.screens.confirm import ConfirmScreen
-from comfytui.tui.screens.help import HelpScreen
-from comfytui.tui.screens.job import JobScreen
 from comfytui.tui.services import Services, changes_server
 from comfytui.tui.theme import register_themes
 from comfytui.tui.widgets.devices_pane import DevicesPane
@@ -51,9 +44,40 @@ from comfytui.tui.widgets.servers_pane import ServersPane
 from comfytui.tui.widgets.status_line import StatusLine
 from comfytui.tui.widgets.workflows_pane import WorkflowList
 
+if TYPE_CHECKING:
+    from comfytui.core.lifecycle.events import LifecycleEvent
+
+# Start-up time: the lifecycle package (podman, process backends), the screens and the podman
+# socket lookup are imported where first used, not here: the first frame needs none of them.
+
 DEVICE_POLL_S = 3.0
+DEVICE_IDLE_POLL_S = 15.0
+"""/system_stats and NVML while no job runs and no full screen (GPU, Server...) is open: an idle
+server's numbers barely move. A server going down shows at once anyway (the websocket drops)."""
 JOBS_RENDER_S = 0.1
 """The job panes render at most ~10 times a second, however fast the messages come."""
+
+
+class _PodmanNamesLater:
+    """The GPU feed's container-name source, built on first use: only a GPU process in an unknown
+    container asks, and the podman module is not worth importing before the first frame."""
+
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+        self._names: Any = None
+
+    async def __call__(self) -> Any:
+        if self._names is None:
+            from comfytui.core.gpu.containers import PodmanNames
+            from comfytui.core.lifecycle.podman_backend import socket_candidates
+
+            self._names = PodmanNames(socket_candidates(self.socket))
+        return await self._names()
+
+    def close(self) -> None:
+        close = getattr(self._names, "close", None)
+        if callable(close):
+            close()
 
 
 # -- what the listeners post (each merges with a queued one of its kind)
@@ -171,16 +195,19 @@ class ComfyTuiApp(App[int]):
         """``gpu_sampler``: the NVML sampler to use (tests pass one on ``FakeNvml``); by default
         one on the real pynvml, configured by ``config.gpu``."""
         super().__init__()
-        session = session or ComfySession(config, role="dashboard", follow_logs=True)
+        self._restore_later = session is None
+        """Our own session reads its journal after the first frame (10,000 stored jobs: ~0.2 s)."""
+        session = session or ComfySession(config, role="dashboard", follow_logs=True, restore=False)
         self.services = Services(
             config=config,
             session=session,
             gpu_feed=GpuFeed(
                 gpu_sampler or GpuSampler(config.gpu),
-                container_names=PodmanNames(socket_candidates(config.container.socket)),
+                container_names=_PodmanNamesLater(config.container.socket),
+                idle_interval_s=DEVICE_IDLE_POLL_S,
             ),
             lifecycle=self._make_lifecycle(config),
-            stats_poller=SystemStatsPoller(session.client, interval_s=DEVICE_POLL_S),
+            stats_poller=SystemStatsPoller(session.client, interval_s=DEVICE_POLL_S, idle_interval_s=DEVICE_IDLE_POLL_S),
             readonly=readonly,
             store=self._open_store(),
         )
@@ -234,7 +261,7 @@ class ComfyTuiApp(App[int]):
             yield ServersPane(self.servers, self.server_name, services, id="servers")
         with Horizontal(id="top-row"):
             yield WorkflowList(services.config, services.session.client, id="workflows")
-            yield QueuePane(services, id="queue")
+            yield QueuePane(services, self.servers, id="queue")
             yield PreviewPane(self.config.ui.image_protocol, self.config.ui.preview_max_fps, id="preview")
         with Horizontal(id="middle-row"):
             yield HistoryPane(services, id="history")
@@ -247,22 +274,46 @@ class ComfyTuiApp(App[int]):
         register_themes(self)
         if self.config.ui.theme in self.available_themes:
             self.theme = self.config.ui.theme
-        self.dashboard.query_one(WorkflowList).reload()
         self.session.add_listener(self._on_session_update)
         self._render_connection()
-        self._render_jobs(history=True)
-        self.run_session()
+        self._render_jobs(history=not self._restore_later)  # History: after the first frame
+        if self.lifecycle is not None:
+            self.lifecycle.add_listener(lambda update: self.post_message(ServiceChanged(update)))
+            self.dashboard.query_one(LogPane).equivalent_command = self.lifecycle.equivalent_logs_command()
+        self._tick_timer = self.set_interval(1.0, self._tick, pause=self.session.book.running_id is None)
+        self.dashboard.query_one(WorkflowList).focus()
+        # The first frame first: the workers below import and start the HTTP stack, NVML and the
+        # workflow loaders (Textual's eager tasks run them up to their first await right here).
+        self.call_after_refresh(self._start_background)
+
+    def _start_background(self) -> None:
+        if self._exit_renders or not self.is_running:
+            return
+        self.dashboard.query_one(WorkflowList).reload()
+        self.start_session()
         self.services.gpu_feed.start()  # one NVML loop for the app: the Devices pane and GPU screen subscribe
         stats_poller = self.services.stats_poller
         stats_poller.subscribe(lambda sample: self.post_message(StatsArrived(sample)))
         stats_poller.start()
         if self.lifecycle is not None:
-            self.lifecycle.add_listener(lambda update: self.post_message(ServiceChanged(update)))
-            self.dashboard.query_one(LogPane).equivalent_command = self.lifecycle.equivalent_logs_command()
             self.watch_service()
             self.follow_service_logs()
-        self._tick_timer = self.set_interval(1.0, self._tick, pause=self.session.book.running_id is None)
-        self.dashboard.query_one(WorkflowList).focus()
+        self.screen_change_signal.subscribe(self, lambda _screen: self._set_device_rates())
+        self._set_device_rates()
+
+    @work(exclusive=True, group="session-start", exit_on_error=False, description="reading the job journal")
+    async def start_session(self) -> None:
+        """The journal's jobs (read in a thread), then the connection and the local queue's dispatch."""
+        if self._restore_later:
+            self._restore_later = False
+            try:
+                await self.session.restore_journal()
+            except Exception:  # noqa: BLE001 - a broken store must not keep the dashboard offline
+                self.log.error("could not read the job journal")
+        if self._exit_renders:
+            return
+        self._render(self._render_jobs, True)
+        self.run_session()
         self._start_dispatch()
 
     @property
@@ -380,6 +431,9 @@ class ComfyTuiApp(App[int]):
         self._render(self._show_lifecycle_update, message.event)
 
     def _show_lifecycle_update(self, event: LifecycleEvent) -> None:
+        from comfytui.core.lifecycle.events import BusyChanged, ErrorReported, StatusChanged
+        from comfytui.core.lifecycle.types import LogLine, PhaseChanged
+
         match event:
             case LogLine():
                 self.dashboard.query_one(LogPane).add(self.lifecycle.kind, [(str(event.time or ""), event.text + "\n")])
@@ -421,6 +475,7 @@ class ComfyTuiApp(App[int]):
         if self._tick_timer is not None:
             # every start and end of a job comes through here
             (self._tick_timer.resume if self.session.book.running_id else self._tick_timer.pause)()
+        self._set_device_rates()
         if history:
             self.dashboard.query_one(HistoryTable).show(self.session.book, self.config.ui.history_items)
 
@@ -433,6 +488,13 @@ class ComfyTuiApp(App[int]):
         if job and job.steps:
             caption += f" · step {job.step}/{job.steps}"
         self.dashboard.query_one(PreviewPane).offer(frame.image, caption)
+
+    def _set_device_rates(self) -> None:
+        """GPU and /system_stats at full rate while a job runs or a full screen (GPU, Server…) is
+        up; slow while the dashboard sits idle. Going live samples at once."""
+        live = self.session.book.running_id is not None or (bool(self.screen_stack) and self.screen is not self.dashboard)
+        self.services.gpu_feed.set_live(live)
+        self.services.stats_poller.set_live(live)
 
     def _tick(self) -> None:
         # elapsed time of the running job moves even without events
@@ -513,6 +575,8 @@ class ComfyTuiApp(App[int]):
             return
         job = self.session.book.get(running)
         label = job.label if job and job.label else running[:8]
+        from comfytui.tui.screens.confirm import ConfirmScreen
+
         if not await self.push_screen_wait(ConfirmScreen(f"Interrupt the running job {label}?", "Its progress is lost.")):
             return
         try:
@@ -529,6 +593,8 @@ class ComfyTuiApp(App[int]):
         if not pending:
             self.notify("no pending jobs", severity="warning")
             return
+        from comfytui.tui.screens.confirm import ConfirmScreen
+
         if not await self.push_screen_wait(
             ConfirmScreen(f"Remove all {len(pending)} pending jobs?", "Jobs of other clients are removed too.")
         ):
@@ -556,6 +622,8 @@ class ComfyTuiApp(App[int]):
             row = await store.call(store.get, message.prompt_id)
             job = row_to_job(row, OWN_CLIENT_PREFIX) if row is not None else None
         if job is not None:
+            from comfytui.tui.screens.job import JobScreen
+
             self.push_screen(JobScreen(self.session, job, self.config.ui.image_protocol, store=store, outputs=self.config.outputs))
 
     # -- the fleet: a current server among several (docs/FLEET.md)
@@ -604,7 +672,7 @@ class ComfyTuiApp(App[int]):
         session = ComfySession(config, role="dashboard", follow_logs=True)
         services = dataclasses.replace(
             old, config=config, session=session, lifecycle=self._make_lifecycle(config),
-            stats_poller=SystemStatsPoller(session.client, interval_s=DEVICE_POLL_S),
+            stats_poller=SystemStatsPoller(session.client, interval_s=DEVICE_POLL_S, idle_interval_s=DEVICE_IDLE_POLL_S),
         )
         self.services = services
         self.server_name = name
@@ -842,6 +910,8 @@ class ComfyTuiApp(App[int]):
         self.services.stats_poller.poke()
 
     def action_help(self) -> None:
+        from comfytui.tui.screens.help import HelpScreen
+
         self.push_screen(HelpScreen(self.help_groups()))
 
     def help_groups(self) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -947,6 +1017,8 @@ class ComfyTuiApp(App[int]):
     async def action_quit(self) -> None:
         unsaved = getattr(self.screen, "has_unsaved_edits", None)
         if callable(unsaved) and unsaved():
+            from comfytui.tui.screens.confirm import ConfirmScreen
+
             self.push_screen(
                 ConfirmScreen("Quit comfytui and lose your edits?", "Esc / n goes back to the form."),
                 lambda yes: self._quit_now() if yes else None,

@@ -14,7 +14,7 @@ from typing import Any
 from comfytui.core.comfy.session import ComfySession
 from comfytui.core.config import Config
 from comfytui.core.errors import ComfyTuiError
-from comfytui.core.queue.dispatcher import Dispatcher, DispatcherBusy
+from comfytui.core.queue.dispatcher import Dispatcher, DispatcherBusy, HistoryRecorder
 from comfytui.core.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,17 @@ class DashboardDispatch:
 
     async def run(self) -> None:
         """Until cancelled: dispatch when we can, else watch who does and try again."""
+        # Not the holder: the holder records /history in its own process and this dashboard
+        # would not hear of a fast foreign job; so it reads /history itself meanwhile.
+        watcher = HistoryRecorder(self.store, self.session, self.session.client.url)
+        watcher.on_recorded = self._recorded
+        try:
+            await self._run(watcher)
+        finally:
+            self.session.remove_listener(watcher.on_update)
+            await watcher.aclose()
+
+    async def _run(self, watcher: HistoryRecorder) -> None:
         while True:
             dispatcher = Dispatcher(self.config, store=self.store, session=LentSession(self.session))  # type: ignore[arg-type]
             dispatcher.on_recorded = self._recorded
@@ -84,10 +95,13 @@ class DashboardDispatch:
             except DispatcherBusy as busy:
                 lock = busy.holder
                 self.holder = f"pid {lock.pid} on {lock.host}"
+                self.session.remove_listener(watcher.on_update)  # once, however many retries
+                self.session.add_listener(watcher.on_update)
                 self._changed()
                 await asyncio.sleep(self.RETRY_S)
                 continue
             self.dispatcher, self.holder = dispatcher, None
+            self.session.remove_listener(watcher.on_update)
             self._changed()
             try:
                 await dispatcher.run()  # acquire again inside: our own token, so it succeeds

@@ -17,6 +17,8 @@ import asyncio
 import base64
 import dataclasses
 import json
+import os
+import ssl
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -129,6 +131,23 @@ def safe_output_path(directory: Path, file: ev.OutputFile) -> Path:
     return target
 
 
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy")
+
+
+def _tls_unused(url: str, trust_env: bool) -> bool:
+    """An ``http://`` server reached without a proxy never speaks TLS (a redirect to another
+    scheme is refused), so the client needs no CA bundle: loading certifi's costs ~40 ms of every
+    ``comfytui run``."""
+    if urlsplit(url).scheme != "http":
+        return False
+    return not trust_env or not any(os.environ.get(name) for name in _PROXY_VARIABLES)
+
+
+def _tls_context_trusting_nobody() -> ssl.SSLContext:
+    """Verifying, with no trusted certificates: it would refuse any TLS peer, never trust one."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 class ComfyClient:
     """One ComfyUI server over HTTP. Use as an async context manager, or call ``aclose``."""
 
@@ -144,6 +163,7 @@ class ComfyClient:
         # Always: a reply from another origin is not this server's state (an empty /queue from
         # elsewhere would mark running jobs lost), credentials or not.
         hooks = {"response": [self._refuse_cross_origin_redirect]}
+        trust_env = not is_loopback_url(self.url)
         self._http = httpx.AsyncClient(
             base_url=self.url,
             headers=self._headers,
@@ -152,7 +172,8 @@ class ComfyClient:
             follow_redirects=True,
             event_hooks=hooks,
             # A loopback server is never reached through a proxy from the environment.
-            trust_env=not is_loopback_url(self.url),
+            trust_env=trust_env,
+            **({"verify": _tls_context_trusting_nobody()} if transport is None and _tls_unused(self.url, trust_env) else {}),
         )
 
     async def _refuse_cross_origin_redirect(self, response: httpx.Response) -> None:

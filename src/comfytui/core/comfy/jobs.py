@@ -107,16 +107,28 @@ class Job:
 
 
 _JOB_FIELDS = tuple(f.name for f in dataclasses.fields(Job))
+_ACTIVE = (JobState.PENDING, JobState.RUNNING)
+_KEEP: Any = object()
 
 
-def _replace(job: Job, /, **changes: Any) -> Job:
-    """``dataclasses.replace`` for ``Job`` without its per-call field walk and ``__init__`` with
-    keywords: it ran on every progress message and was the largest single cost of
-    ``JobBook.apply`` (bench/ingest.py). Same result, no validation: callers pass real fields."""
-    new = object.__new__(Job)
-    for name in _JOB_FIELDS:
-        object.__setattr__(new, name, changes[name] if name in changes else getattr(job, name))
-    return new
+def _make_replace() -> Any:
+    """``dataclasses.replace`` for ``Job``, generated once as straight-line code: one keyword per
+    field and each slot written through its own descriptor. ``dataclasses.replace`` (a metadata
+    walk and a keyword ``__init__`` per call) was the largest single cost of ``JobBook.apply``
+    (bench/ingest.py). Same result, no validation: callers pass real fields."""
+    params = ", ".join(f"{name}=_KEEP" for name in _JOB_FIELDS)
+    body = "\n".join(
+        f"    _set_{i}(new, job.{name} if {name} is _KEEP else {name})" for i, name in enumerate(_JOB_FIELDS)
+    )
+    source = f"def _replace(job, /, *, {params}):\n    new = _new(Job)\n{body}\n    return new\n"
+    namespace: dict[str, Any] = {"_KEEP": _KEEP, "_new": object.__new__, "Job": Job}
+    namespace.update({f"_set_{i}": getattr(Job, name).__set__ for i, name in enumerate(_JOB_FIELDS)})
+    exec(source, namespace)  # noqa: S102 - our own field names, generated at import
+    return namespace["_replace"]
+
+
+_replace = _make_replace()
+
 
 class JobBook:
     """All jobs comfytui knows, keyed by prompt id, in first-seen order."""
@@ -156,7 +168,8 @@ class JobBook:
         return job.prompt_id
 
     def _put(self, job: Job, changed: set[str]) -> None:
-        if self.jobs.get(job.prompt_id) != job:
+        known = self.jobs.get(job.prompt_id)
+        if known is not job and known != job:
             self.jobs[job.prompt_id] = job
             changed.add(job.prompt_id)
 
@@ -175,93 +188,120 @@ class JobBook:
 
     def apply(self, event: object, now: float) -> set[str]:
         changed: set[str] = set()
-        match event:
-            case ev.Status(queue_remaining=remaining):
-                self.queue_remaining = remaining
-            case ev.ExecutionStart(prompt_id=pid, timestamp=ts):
-                job = self._job_for(pid)
-                if job is not None and not job.state.finished:
-                    self._start(job, _seconds(ts, now), changed)
-            case ev.ExecutionCached(prompt_id=pid, nodes=nodes):
-                job = self._job_for(pid)
-                if job is not None and nodes:
-                    done = job._finished_nodes | frozenset(nodes)
-                    cached = job.cached_nodes | frozenset(nodes)
-                    self._put(_replace(job, _finished_nodes=done, nodes_done=len(done), cached_nodes=cached), changed)
-            case ev.Executing(prompt_id=pid, node=node):
-                job = self._job_for(pid)
-                if job is None:
-                    pass
-                elif node is None:
-                    if not job.state.finished:
-                        self._put(_replace(job, finishing=True, node=None, eta_s=None), changed)
-                    if self.running_id == job.prompt_id:
-                        self.running_id = None
-                elif job.state.finished:
-                    pass  # a late or replayed message (reconnect replay) never revives a finished job
-                else:
-                    if job.state != JobState.RUNNING:
-                        job = self._start(job, now, changed)
-                    class_type, title = job.title_of(node)
-                    self._put(
-                        _replace(job, node=node, node_class=class_type, node_title=title, step=0, steps=0, rate=None, eta_s=None),
-                        changed,
-                    )
-            case ev.Progress(prompt_id=pid, node=node, value=value, max=maximum):
-                job = self._job_for(pid)
-                if job is not None and not job.state.finished:
-                    self._progress(job, node, value, maximum, now, changed)
-            case ev.ProgressState(prompt_id=pid, nodes=nodes):
-                job = self._job_for(pid)
-                if job is not None and not job.state.finished:
-                    finished = frozenset(k for k, n in nodes.items() if n.state == "finished") | job._finished_nodes
-                    if finished != job._finished_nodes:  # most progress_state messages finish no node
-                        job = _replace(job, _finished_nodes=finished, nodes_done=len(finished))
-                    running = [n for n in nodes.values() if n.state == "running"]
-                    if job.state != JobState.RUNNING:
-                        job = self._start(job, now, changed)
-                    if running:
-                        current = running[-1]
-                        if current.node_id != job.node:
-                            class_type, title = job.title_of(current.node_id)
-                            job = _replace(job, node=current.node_id, node_class=class_type, node_title=title, step=0, steps=0, rate=None, eta_s=None)
-                        self._progress(job, current.node_id, int(current.value), int(current.max), now, changed)
-                    else:
-                        self._put(job, changed)
-            case ev.Executed(prompt_id=pid, node=node, output=output):
-                job = self._job_for(pid)
-                if job is not None and output:
-                    files = _merge_files(job.outputs, ev_output_files(node, output))
-                    self._put(_replace(job, outputs=files), changed)
-            case ev.ExecutionSuccess(prompt_id=pid, timestamp=ts):
-                job = self._job_for(pid)
-                if job is not None:
-                    self._finish(job, JobState.SUCCESS, _seconds(ts, now), changed, nodes_done=job.nodes_total or job.nodes_done)
-            case ev.ExecutionError() as error:
-                job = self._job_for(error.prompt_id)
-                if job is not None:
-                    self._finish(job, JobState.ERROR, _seconds(error.timestamp, now), changed, error=error)
-            case ev.ExecutionInterrupted(prompt_id=pid, timestamp=ts):
-                job = self._job_for(pid)
-                if job is not None:
-                    self._finish(job, JobState.INTERRUPTED, _seconds(ts, now), changed)
-            case ev.QueueSnapshot():
-                self._queue(event, now, changed)
-            case ev.HistorySnapshot():
-                self._history(event, changed)
-            case ev.ServerRestarted(lost=lost):
-                for pid in lost:
-                    job = self.jobs.get(pid)
-                    if job is not None and not job.state.finished:
-                        self._finish(job, JobState.LOST, now, changed)
-                self.running_id = None
+        # One handler per event type, looked up by type: a ``match`` over class patterns tested
+        # the event against each case in turn, on every message (bench/ingest.py).
+        kind = type(event)
+        handler = _HANDLERS.get(kind)
+        if handler is None and kind not in _IGNORED:
+            handler = _handler_for(kind)
+        if handler is not None:
+            handler(self, event, now, changed)
         # Only a job that just finished can push the book over its limit: scanning every job on
         # every progress message made ingest O(book size) per message (bench/ingest.py).
-        if len(self.jobs) > self.max_finished and any(
+        if changed and len(self.jobs) > self.max_finished and any(
             (j := self.jobs.get(pid)) is not None and j.state.finished for pid in changed
         ):
             self._trim()
         return changed
+
+    # -- one handler per event type (``_HANDLERS``)
+
+    def _on_status(self, event: ev.Status, now: float, changed: set[str]) -> None:
+        self.queue_remaining = event.queue_remaining
+
+    def _on_execution_start(self, event: ev.ExecutionStart, now: float, changed: set[str]) -> None:
+        job = self._job_for(event.prompt_id)
+        if job is not None and not job.state.finished:
+            self._start(job, _seconds(event.timestamp, now), changed)
+
+    def _on_execution_cached(self, event: ev.ExecutionCached, now: float, changed: set[str]) -> None:
+        job = self._job_for(event.prompt_id)
+        nodes = event.nodes
+        if job is not None and nodes:
+            done = job._finished_nodes | frozenset(nodes)
+            cached = job.cached_nodes | frozenset(nodes)
+            self._put(_replace(job, _finished_nodes=done, nodes_done=len(done), cached_nodes=cached), changed)
+
+    def _on_executing(self, event: ev.Executing, now: float, changed: set[str]) -> None:
+        job = self._job_for(event.prompt_id)
+        node = event.node
+        if job is None:
+            pass
+        elif node is None:
+            if not job.state.finished:
+                self._put(_replace(job, finishing=True, node=None, eta_s=None), changed)
+            if self.running_id == job.prompt_id:
+                self.running_id = None
+        elif job.state.finished:
+            pass  # a late or replayed message (reconnect replay) never revives a finished job
+        else:
+            if job.state != JobState.RUNNING:
+                job = self._start(job, now, changed)
+            class_type, title = job.title_of(node)
+            self._put(
+                _replace(job, node=node, node_class=class_type, node_title=title, step=0, steps=0, rate=None, eta_s=None),
+                changed,
+            )
+
+    def _on_progress(self, event: ev.Progress, now: float, changed: set[str]) -> None:
+        job = self._job_for(event.prompt_id)
+        if job is not None and not job.state.finished:
+            self._progress(job, event.node, event.value, event.max, now, changed)
+
+    def _on_progress_state(self, event: ev.ProgressState, now: float, changed: set[str]) -> None:
+        job = self._job_for(event.prompt_id)
+        if job is None or job.state.finished:
+            return
+        known = job._finished_nodes
+        fresh = [k for k, n in event.nodes.items() if n.state == "finished" and k not in known]
+        if fresh:  # most progress_state messages finish no node
+            finished = known | frozenset(fresh)
+            job = _replace(job, _finished_nodes=finished, nodes_done=len(finished))
+        running = [n for n in event.nodes.values() if n.state == "running"]
+        if job.state != JobState.RUNNING:
+            job = self._start(job, now, changed)
+        if running:
+            current = running[-1]
+            if current.node_id != job.node:
+                class_type, title = job.title_of(current.node_id)
+                job = _replace(job, node=current.node_id, node_class=class_type, node_title=title, step=0, steps=0, rate=None, eta_s=None)
+            self._progress(job, current.node_id, int(current.value), int(current.max), now, changed)
+        else:
+            self._put(job, changed)
+
+    def _on_executed(self, event: ev.Executed, now: float, changed: set[str]) -> None:
+        job = self._job_for(event.prompt_id)
+        if job is not None and event.output:
+            files = _merge_files(job.outputs, ev_output_files(event.node, event.output))
+            self._put(_replace(job, outputs=files), changed)
+
+    def _on_execution_success(self, event: ev.ExecutionSuccess, now: float, changed: set[str]) -> None:
+        job = self._job_for(event.prompt_id)
+        if job is not None:
+            self._finish(job, JobState.SUCCESS, _seconds(event.timestamp, now), changed, nodes_done=job.nodes_total or job.nodes_done)
+
+    def _on_execution_error(self, event: ev.ExecutionError, now: float, changed: set[str]) -> None:
+        job = self._job_for(event.prompt_id)
+        if job is not None:
+            self._finish(job, JobState.ERROR, _seconds(event.timestamp, now), changed, error=event)
+
+    def _on_execution_interrupted(self, event: ev.ExecutionInterrupted, now: float, changed: set[str]) -> None:
+        job = self._job_for(event.prompt_id)
+        if job is not None:
+            self._finish(job, JobState.INTERRUPTED, _seconds(event.timestamp, now), changed)
+
+    def _on_queue(self, event: ev.QueueSnapshot, now: float, changed: set[str]) -> None:
+        self._queue(event, now, changed)
+
+    def _on_history(self, event: ev.HistorySnapshot, now: float, changed: set[str]) -> None:
+        self._history(event, changed)
+
+    def _on_server_restarted(self, event: ev.ServerRestarted, now: float, changed: set[str]) -> None:
+        for pid in event.lost:
+            job = self.jobs.get(pid)
+            if job is not None and not job.state.finished:
+                self._finish(job, JobState.LOST, now, changed)
+        self.running_id = None
 
     # -- helpers
 
@@ -274,19 +314,18 @@ class JobBook:
             nodes_total=job.nodes_total or _count_nodes(job.prompt),
         )
         self.running_id = job.prompt_id
-        for other in list(self.jobs.values()):
-            if other.state == JobState.PENDING and other.position:
-                self.jobs[other.prompt_id] = _replace(other, position=other.position - 1)
-                changed.add(other.prompt_id)
+        pending = JobState.PENDING
+        # ``position`` first: it is None for every finished job, the bulk of a long-lived book
+        for other in [j for j in self.jobs.values() if j.position and j.state == pending]:
+            self.jobs[other.prompt_id] = _replace(other, position=other.position - 1)
+            changed.add(other.prompt_id)
         self._put(started, changed)
         return started
 
     def _progress(self, job: Job, node: str | None, value: int, maximum: int, now: float, changed: set[str]) -> None:
-        if node is not None and node != job.node:
-            class_type, title = job.title_of(node)
-            job = _replace(job, node=node, node_class=class_type, node_title=title, rate=None, _step_mark=None)
-        rate = job.rate
-        mark = job._step_mark
+        node_changed = node is not None and node != job.node
+        rate = None if node_changed else job.rate
+        mark = None if node_changed else job._step_mark
         key = node or ""
         if mark is None or mark[0] != key or value < mark[1]:
             mark = (key, value, now)
@@ -297,7 +336,19 @@ class JobBook:
             rate = instant if rate is None else 0.5 * rate + 0.5 * instant
             mark = (key, value, now)
         eta = (maximum - value) / rate if rate and maximum >= value else None
-        self._put(_replace(job, step=value, steps=maximum, rate=rate, eta_s=eta, _step_mark=mark), changed)
+        if node_changed:
+            class_type, title = job.title_of(node)
+            updated = _replace(job, node=node, node_class=class_type, node_title=title, step=value, steps=maximum,
+                               rate=rate, eta_s=eta, _step_mark=mark)
+        elif (value == job.step and maximum == job.steps and rate == job.rate and eta == job.eta_s
+              and mark == job._step_mark):
+            # ``progress_state`` repeats the step a ``progress`` message just gave: no copy, no change
+            self._put(job, changed)
+            return
+        else:
+            updated = _replace(job, step=value, steps=maximum, rate=rate, eta_s=eta, _step_mark=mark)
+        self.jobs[updated.prompt_id] = updated
+        changed.add(updated.prompt_id)
 
     def _finish(self, job: Job, state: JobState, at: float, changed: set[str], **more: Any) -> None:
         if job.state.finished and job.state != JobState.LOST and state == JobState.LOST:
@@ -400,9 +451,39 @@ class JobBook:
             self._finish(job, state, job.ended_at or job.started_at or job.created_at or 0.0, changed)
 
     def _trim(self) -> None:
-        finished = [pid for pid, j in self.jobs.items() if j.state.finished]
+        # ``not in _ACTIVE`` is ``state.finished`` without a property call per job of the book
+        finished = [pid for pid, j in self.jobs.items() if j.state not in _ACTIVE]
         for pid in finished[: max(0, len(finished) - self.max_finished)]:
             del self.jobs[pid]
+
+
+_HANDLERS: dict[type, Any] = {
+    ev.Status: JobBook._on_status,
+    ev.ExecutionStart: JobBook._on_execution_start,
+    ev.ExecutionCached: JobBook._on_execution_cached,
+    ev.Executing: JobBook._on_executing,
+    ev.Progress: JobBook._on_progress,
+    ev.ProgressState: JobBook._on_progress_state,
+    ev.Executed: JobBook._on_executed,
+    ev.ExecutionSuccess: JobBook._on_execution_success,
+    ev.ExecutionError: JobBook._on_execution_error,
+    ev.ExecutionInterrupted: JobBook._on_execution_interrupted,
+    ev.QueueSnapshot: JobBook._on_queue,
+    ev.HistorySnapshot: JobBook._on_history,
+    ev.ServerRestarted: JobBook._on_server_restarted,
+}
+_IGNORED: set[type] = set()
+"""Event types the reducer has no handler for (logs, previews...), learnt as they come."""
+
+
+def _handler_for(kind: type) -> Any:
+    """A subclass of an event type gets its base's handler (as a class pattern would match it)."""
+    for base, handler in _HANDLERS.items():
+        if issubclass(kind, base):
+            _HANDLERS[kind] = handler
+            return handler
+    _IGNORED.add(kind)
+    return None
 
 
 def _count_nodes(prompt: Any) -> int:

@@ -92,8 +92,11 @@ class JournalRecord:
 
 
 class Journal:
-    def __init__(self, path: Path | None = None, store: Store | None = None) -> None:
+    def __init__(self, path: Path | None = None, store: Store | None = None, *, restore_limit: int = 1000) -> None:
         self.store = store or open_store(path)
+        self.restore_limit = restore_limit
+        """How many of a server's newest jobs ``records`` restores. ``comfytui run`` needs only
+        those the server's /history can still list (each restored row costs ~0.1 ms at start-up)."""
 
     def submitted(self, job: Job, server: str) -> None:
         self.store.defer(self._submitted, job, server)
@@ -133,7 +136,7 @@ class Journal:
         if server is None:
             rows = self.store._query("SELECT id FROM jobs WHERE dispatched_at IS NOT NULL ORDER BY dispatched_at")
             return [JournalRecord(r) for r in (self.store.get(x[0]) for x in rows) if r is not None]
-        return [JournalRecord(r) for r in self.store.jobs_for(server)]
+        return [JournalRecord(r) for r in self.store.jobs_for(server, limit=self.restore_limit)]
 
 
 def record_finished(store: Store, job: Job, server: str) -> None:

@@ -5,6 +5,7 @@ No I/O here, so the parser can be replayed against recorded captures and benchma
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -63,6 +64,8 @@ def _log_malformed(bad: ev.Malformed) -> None:
 
 def _text(value: Any, limit: int = MAX_TEXT_CHARS) -> str:
     """Server text made terminal-safe (no escapes, no C0/C1 controls but \\n and \\t) and bounded."""
+    if type(value) is str and len(value) <= limit and value.isprintable():
+        return value  # the common case: nothing to cut or strip
     if not isinstance(value, str):
         if isinstance(value, dict | list | tuple):
             raise BadValue(f"expected text, got a {type(value).__name__}")
@@ -71,12 +74,17 @@ def _text(value: Any, limit: int = MAX_TEXT_CHARS) -> str:
 
 
 def _id(value: Any) -> str:
+    # Fast path first: ids (prompt and node ids) are in nearly every message (bench/ingest.py).
+    if type(value) is str and len(value) <= MAX_ID_CHARS and value.isprintable():
+        return value
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise BadValue(f"expected an id, got {head_of(value)}")
     return _text(value, MAX_ID_CHARS)
 
 
 def _id_or_none(value: Any) -> str | None:
+    if type(value) is str and len(value) <= MAX_ID_CHARS and value.isprintable():
+        return value
     return None if value is None else _id(value)
 
 
@@ -84,14 +92,22 @@ def _text_or_none(value: Any) -> str | None:
     return None if value is None else _text(value)
 
 
+_FINITE_NUMBER = (int, float)
+
+
 def number(value: Any, name: str, lo: float = 0.0, hi: float = float(MAX_COUNT)) -> float:
     """A finite number in ``[lo, hi]``, else ``BadValue`` naming the field."""
+    # ``type(...) in`` excludes bool; NaN and the infinities fail the (finite) range test
+    if type(value) in _FINITE_NUMBER and lo <= value <= hi:
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or not lo <= value <= hi:
         raise BadValue(f"{name}: {head_of(value)} is not a number in [{lo:g}, {hi:g}]")
     return float(value)
 
 
 def integer(value: Any, name: str, lo: int = 0, hi: int = MAX_COUNT) -> int:
+    if type(value) is int and lo <= value <= hi:
+        return value
     as_float = number(value, name, lo, hi)
     if not as_float.is_integer():
         raise BadValue(f"{name}: {value!r} is not an integer")
@@ -123,16 +139,104 @@ def _dict(value: Any, name: str) -> dict[str, Any]:
 
 
 def _node_progress(node_id: str, raw: Any) -> ev.NodeProgress:
-    raw = _dict(raw, f"nodes.{node_id}")
-    return ev.NodeProgress(
-        node_id=_id(raw.get("node_id", node_id)),
-        value=number(raw.get("value", 0), "value"),
-        max=number(raw.get("max", 1) or 1, "max"),
-        state=_text(raw.get("state", "running"), MAX_ID_CHARS),
-        display_node_id=_id_or_none(raw.get("display_node_id")),
-        parent_node_id=_id_or_none(raw.get("parent_node_id")),
-        real_node_id=_id_or_none(raw.get("real_node_id")),
+    if type(raw) is not dict:
+        raw = _dict(raw, f"nodes.{node_id}")
+    get = raw.get
+    value = get("value", 0)
+    maximum = get("max", 1) or 1
+    state = get("state", "running")
+    return _new_node_progress(
+        _id(get("node_id", node_id)),
+        # the usual floats in range pass the type and range test inline
+        float(value) if type(value) is float and 0.0 <= value <= _MAX_COUNT_F else number(value, "value"),
+        float(maximum) if type(maximum) is float and 0.0 <= maximum <= _MAX_COUNT_F else number(maximum, "max"),
+        state if state == "running" or state == "finished" else _text(state, MAX_ID_CHARS),
+        _id_or_none(get("display_node_id")),
+        _id_or_none(get("parent_node_id")),
+        _id_or_none(get("real_node_id")),
     )
+
+
+_MAX_COUNT_F = float(MAX_COUNT)
+
+
+def _fast_constructor(cls: type) -> Callable[..., Any]:
+    """Positional constructor of a frozen slots dataclass that writes each slot through its
+    descriptor: the generated frozen ``__init__`` goes through ``object.__setattr__`` by name for
+    every field, which showed in the per-node cost of ``progress_state`` (bench/ingest.py)."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    body = "\n".join(f"    _set_{i}(new, {name})" for i, name in enumerate(names))
+    source = f"def new_{cls.__name__}({', '.join(names)}):\n    new = _new(cls)\n{body}\n    return new\n"
+    namespace: dict[str, Any] = {"_new": object.__new__, "cls": cls}
+    namespace.update({f"_set_{i}": getattr(cls, name).__set__ for i, name in enumerate(names)})
+    exec(source, namespace)  # noqa: S102 - our own field names, generated at import
+    return namespace[f"new_{cls.__name__}"]
+
+
+_new_node_progress = _fast_constructor(ev.NodeProgress)
+
+
+# One decoder per known message type, looked up by type: a ``match`` on the type string compared
+# it with each case in turn, on every message.
+
+
+def _status(data: dict[str, Any]) -> ev.Status:
+    exec_info = _dict(_dict(data.get("status"), "status").get("exec_info"), "exec_info")
+    return ev.Status(integer(exec_info.get("queue_remaining", 0), "queue_remaining"), _id_or_none(data.get("sid")))
+
+
+def _executing(data: dict[str, Any]) -> ev.Executing:
+    return ev.Executing(_id_or_none(data.get("prompt_id")), _id_or_none(data.get("node")), _id_or_none(data.get("display_node")))
+
+
+def _progress(data: dict[str, Any]) -> ev.Progress:
+    value = integer(data.get("value", 0), "value")
+    maximum = integer(data.get("max", 0), "max")
+    return ev.Progress(_id_or_none(data.get("prompt_id")), _id_or_none(data.get("node")), value, maximum)
+
+
+def _progress_state(data: dict[str, Any]) -> ev.ProgressState:
+    nodes = _dict(data.get("nodes"), "nodes")
+    prompt_id = _id(data.get("prompt_id"))
+    decoded = {}
+    for key, raw in nodes.items():
+        node_id = _id(key)
+        decoded[node_id] = _node_progress(node_id, raw)
+    return ev.ProgressState(prompt_id, decoded)
+
+
+def _executed(data: dict[str, Any]) -> ev.Executed:
+    output = data.get("output")
+    if output is not None and not isinstance(output, dict):
+        raise BadValue(f"output: expected an object, got {head_of(output)}")
+    return ev.Executed(_id(data.get("prompt_id")), _id(data.get("node")), _id_or_none(data.get("display_node")), output)
+
+
+def _execution_interrupted(data: dict[str, Any]) -> ev.ExecutionInterrupted:
+    return ev.ExecutionInterrupted(
+        _id(data.get("prompt_id")),
+        _id_or_none(data.get("node_id")),
+        _text_or_none(data.get("node_type")),
+        _ids(data.get("executed")),
+        timestamp_ms(data.get("timestamp")),
+    )
+
+
+_DECODERS: dict[str, Callable[[dict[str, Any]], ev.ServerEvent]] = {
+    "status": _status,
+    "executing": _executing,
+    "progress": _progress,
+    "progress_state": _progress_state,
+    "executed": _executed,
+    "execution_start": lambda data: ev.ExecutionStart(_id(data.get("prompt_id")), timestamp_ms(data.get("timestamp"))),
+    "execution_cached": lambda data: ev.ExecutionCached(_id(data.get("prompt_id")), _ids(data.get("nodes"))),
+    "execution_success": lambda data: ev.ExecutionSuccess(_id(data.get("prompt_id")), timestamp_ms(data.get("timestamp"))),
+    "execution_error": lambda data: execution_error(data),
+    "execution_interrupted": _execution_interrupted,
+    "logs": lambda data: ev.LogEntries(log_entries(data.get("entries"))),
+    "feature_flags": lambda data: ev.FeatureFlags(dict(data)),
+}
+_KNOWN_TYPES = frozenset(_DECODERS)
 
 
 def decode_message(message: dict[str, Any]) -> ev.ServerEvent:
@@ -144,56 +248,14 @@ def decode_message(message: dict[str, Any]) -> ev.ServerEvent:
     data = message.get("data")
     if data is None:
         data = {}
+    decoder = _DECODERS.get(kind) if type(kind) is str else None
     if not isinstance(data, dict):
-        if kind in _KNOWN_TYPES:
+        if decoder is not None:
             raise BadValue(f"'data' of a {kind} message is a {type(data).__name__}, not an object")
         return ev.UnknownMessage(_text(kind, MAX_ID_CHARS), data)
-    match kind:
-        case "status":
-            exec_info = _dict(_dict(data.get("status"), "status").get("exec_info"), "exec_info")
-            return ev.Status(integer(exec_info.get("queue_remaining", 0), "queue_remaining"), _id_or_none(data.get("sid")))
-        case "executing":
-            return ev.Executing(_id_or_none(data.get("prompt_id")), _id_or_none(data.get("node")), _id_or_none(data.get("display_node")))
-        case "progress":
-            value = integer(data.get("value", 0), "value")
-            maximum = integer(data.get("max", 0), "max")
-            return ev.Progress(_id_or_none(data.get("prompt_id")), _id_or_none(data.get("node")), value, maximum)
-        case "progress_state":
-            nodes = _dict(data.get("nodes"), "nodes")
-            return ev.ProgressState(_id(data.get("prompt_id")), {_id(k): _node_progress(_id(k), v) for k, v in nodes.items()})
-        case "executed":
-            output = data.get("output")
-            if output is not None and not isinstance(output, dict):
-                raise BadValue(f"output: expected an object, got {head_of(output)}")
-            return ev.Executed(_id(data.get("prompt_id")), _id(data.get("node")), _id_or_none(data.get("display_node")), output)
-        case "execution_start":
-            return ev.ExecutionStart(_id(data.get("prompt_id")), timestamp_ms(data.get("timestamp")))
-        case "execution_cached":
-            return ev.ExecutionCached(_id(data.get("prompt_id")), _ids(data.get("nodes")))
-        case "execution_success":
-            return ev.ExecutionSuccess(_id(data.get("prompt_id")), timestamp_ms(data.get("timestamp")))
-        case "execution_error":
-            return execution_error(data)
-        case "execution_interrupted":
-            return ev.ExecutionInterrupted(
-                _id(data.get("prompt_id")),
-                _id_or_none(data.get("node_id")),
-                _text_or_none(data.get("node_type")),
-                _ids(data.get("executed")),
-                timestamp_ms(data.get("timestamp")),
-            )
-        case "logs":
-            return ev.LogEntries(log_entries(data.get("entries")))
-        case "feature_flags":
-            return ev.FeatureFlags(dict(data))
-        case _:
-            return ev.UnknownMessage(_text(kind, MAX_ID_CHARS), data)
-
-
-_KNOWN_TYPES = frozenset(
-    {"status", "executing", "progress", "progress_state", "executed", "execution_start", "execution_cached",
-     "execution_success", "execution_error", "execution_interrupted", "logs", "feature_flags"}
-)
+    if decoder is None:
+        return ev.UnknownMessage(_text(kind, MAX_ID_CHARS), data)
+    return decoder(data)
 
 
 def execution_error(data: dict[str, Any]) -> ev.ExecutionError:
@@ -226,11 +288,31 @@ def log_entries(raw: Any) -> tuple[ev.LogEntry, ...]:
     )
 
 
+_scan_json = json.JSONDecoder().scan_once
+
+
+def _loads(frame: str) -> Any:
+    """``json.loads`` for a websocket frame: the C scanner straight away when the frame is one JSON
+    value from its first character to its last (every frame ComfyUI sends), skipping the wrapper's
+    Python layers and whitespace matching (a sizeable part of a small frame's cost). Anything else
+    (bytes, surrounding whitespace, trailing data, an error) goes through ``json.loads`` itself, so
+    errors read the same."""
+    if type(frame) is str:
+        try:
+            message, end = _scan_json(frame, 0)
+        except StopIteration:
+            pass
+        else:
+            if end == len(frame):
+                return message
+    return json.loads(frame)
+
+
 def decode_text(frame: str) -> ev.ServerEvent:
     """Never raises: a frame that is not JSON, nests too deep, overflows, or has a known type with
     fields of the wrong type or range becomes ``Malformed`` (the stream goes on)."""
     try:
-        message = json.loads(frame)
+        message = _loads(frame)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         return malformed("invalid-json", exc, frame)
     if not isinstance(message, dict):

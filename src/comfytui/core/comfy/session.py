@@ -112,7 +112,10 @@ class ComfySession:
         journal: Journal | None = None,
         clock: Callable[[], float] = time.time,
         follow_logs: bool = False,
+        restore: bool = True,
     ) -> None:
+        """``restore=False``: the journal's jobs are not read here; ``await restore_journal()`` later
+        (the dashboard does, off the event loop, after its first frame)."""
         self.config = config
         self.client = client or ComfyClient(config.server)
         self._lock = _ClientIdLock()
@@ -153,7 +156,8 @@ class ComfySession:
             subscribe_logs=follow_logs,
             poll_interval_s=config.server.poll_interval_s,
         )
-        self._restore_journal()
+        if restore:
+            self._restore_journal()
 
     # -- listeners
 
@@ -396,8 +400,14 @@ class ComfySession:
 
     # -- the journal
 
-    def _restore_journal(self) -> None:
-        for record in self.journal.records(self.client.url)[-self.book.max_finished :]:
+    async def restore_journal(self) -> None:
+        """The journal's jobs into the book, the store read in a thread (before ``run()``)."""
+        self._restore_journal(await asyncio.to_thread(self.journal.records, self.client.url))
+
+    def _restore_journal(self, records: list[Any] | None = None) -> None:
+        if records is None:
+            records = self.journal.records(self.client.url)
+        for record in records[-self.book.max_finished :]:
             job = record.to_job(OWN_CLIENT_PREFIX)
             self.book.jobs[job.prompt_id] = job
             if job.state.finished:

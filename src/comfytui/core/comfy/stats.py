@@ -6,8 +6,9 @@ numbers on screen) the same whichever of them are open.
 
 API (all on the event loop that owns the client)::
 
-    poller = SystemStatsPoller(client, interval_s=2.0)
+    poller = SystemStatsPoller(client, interval_s=2.0, idle_interval_s=15.0)
     poller.start()                          # background task; idempotent
+    poller.set_live(True)                   # poll every interval_s (else idle_interval_s); wakes the loop
     unsubscribe = poller.subscribe(cb)      # cb(sample: StatsSample), called after every poll
     sample = await poller.refresh()         # poll now (joins a poll already in flight)
     poller.poke()                           # wake the loop now (e.g. after a reconnect)
@@ -64,9 +65,14 @@ StatsCallback = Callable[[StatsSample], None]
 class SystemStatsPoller:
     """Polls ``client.system_stats()`` every ``interval_s`` and shares the latest sample."""
 
-    def __init__(self, client: ComfyClient, *, interval_s: float = DEFAULT_INTERVAL_S) -> None:
+    def __init__(self, client: ComfyClient, *, interval_s: float = DEFAULT_INTERVAL_S,
+                 idle_interval_s: float | None = None) -> None:
+        """``idle_interval_s``: the slower period while not ``live`` (an idle server's numbers
+        barely move); None polls every ``interval_s`` always."""
         self.client = client
         self.interval_s = interval_s
+        self.idle_interval_s = idle_interval_s
+        self.live = True
         self.latest: StatsSample | None = None
         self._last_good: SystemStats | None = None
         self._subscribers: list[StatsCallback] = []
@@ -116,6 +122,20 @@ class SystemStatsPoller:
         """Wake the background loop for an immediate poll."""
         self._wake.set()
 
+    def set_live(self, live: bool) -> None:
+        """Live (a job runs, someone watches the numbers): poll every ``interval_s``; else every
+        ``idle_interval_s``. Going live polls at once."""
+        if live and not self.live:
+            self.poke()
+        self.live = live
+
+    @property
+    def period_s(self) -> float:
+        """The loop's current period."""
+        if self.live or self.idle_interval_s is None:
+            return self.interval_s
+        return max(self.interval_s, self.idle_interval_s)
+
     def start(self) -> None:
         """Start the background loop (no-op when it runs)."""
         if self._task is None or self._task.done():
@@ -138,7 +158,7 @@ class SystemStatsPoller:
             await self.refresh()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval_s)
+                await asyncio.wait_for(self._wake.wait(), timeout=self.period_s)
 
     async def _poll_once(self) -> StatsSample:
         started = time.monotonic()

@@ -5,6 +5,7 @@ A UI (the dashboard, the GPU screen) or the headless ``gpu --watch`` owns one fe
     feed = GpuFeed(GpuSampler(config.gpu), container_names=PodmanNames(sockets))
     unsubscribe = feed.subscribe(on_snapshot)   # called on the event loop after every sample
     feed.start()                                # sample every interval in an asyncio task
+    feed.set_live(False)                        # idle: sample every idle_interval_s instead (if set)
     feed.latest                                 # the last snapshot (None before the first)
     await feed.sample()                         # one sample now (also tells the subscribers)
     await feed.stop()                           # end the loop, shut NVML down (in a thread)
@@ -60,8 +61,14 @@ class GpuFeed:
     """One sampler for the whole app, its latest snapshot, and who wants to hear of new ones."""
 
     def __init__(self, sampler: GpuSampler, *, container_names: ContainerNameSource | None = None,
-                 lookup_every_s: float = NAME_LOOKUP_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
+                 lookup_every_s: float = NAME_LOOKUP_EVERY_S, clock: Callable[[], float] = time.monotonic,
+                 idle_interval_s: float | None = None) -> None:
+        """``idle_interval_s``: the loop's slower period while not ``live`` (nothing runs, nobody
+        watches the GPU view); None samples every ``interval_s`` always."""
         self.sampler = sampler
+        self.idle_interval_s = idle_interval_s
+        self.live = True
+        self._wake: asyncio.Event | None = None
         self.container_names = container_names
         self.lookup_every_s = lookup_every_s
         self.latest: GpuSnapshot | None = None
@@ -78,6 +85,19 @@ class GpuFeed:
     @property
     def interval_s(self) -> float:
         return max(0.05, self.sampler.interval_s)
+
+    @property
+    def period_s(self) -> float:
+        """The loop's current period."""
+        if self.live or self.idle_interval_s is None:
+            return self.interval_s
+        return max(self.interval_s, self.idle_interval_s)
+
+    def set_live(self, live: bool) -> None:
+        """Live: sample every ``interval_s``; else every ``idle_interval_s``. Going live samples at once."""
+        if live and not self.live and self._wake is not None:
+            self._wake.set()
+        self.live = live
 
     @property
     def running(self) -> bool:
@@ -121,23 +141,29 @@ class GpuFeed:
         return snapshot
 
     def is_stale(self) -> bool:
-        """True when nobody has sampled for two intervals (no loop is running)."""
-        return self._clock() - self.sampled_at > 2 * self.interval_s
+        """True when nobody has sampled for two periods (no loop is running)."""
+        return self._clock() - self.sampled_at > 2 * self.period_s
 
     def start(self) -> None:
         """Sample every ``interval_s`` in an asyncio task on the running loop (idempotent)."""
         if self.running:
             return
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="gpu-feed")
+        self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._loop(self._wake), name="gpu-feed")
 
-    async def _loop(self) -> None:
+    async def _loop(self, wake: asyncio.Event) -> None:
         while True:
             started = self._clock()
+            wake.clear()
             try:
                 await self.sample()
             except Exception:  # the loop must outlive one bad sample
                 log.exception("GPU sample failed")
-            await asyncio.sleep(max(0.05, self.interval_s - (self._clock() - started)))
+            delay = max(0.05, self.period_s - (self._clock() - started))
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
 
     async def stop(self) -> None:
         """End the sampling loop and shut NVML down (in a thread; nothing to do if it never started)."""

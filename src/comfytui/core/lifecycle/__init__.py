@@ -18,15 +18,9 @@ May import: `comfytui.core.config`, `.errors`, `.paths`, `.logs`, and the ComfyU
 
 from __future__ import annotations
 
-from typing import Literal
+import importlib
+from typing import TYPE_CHECKING, Any, Literal
 
-from comfytui.core.config import Config
-from comfytui.core.lifecycle.backend import Backend
-from comfytui.core.lifecycle.phases import startup
-from comfytui.core.lifecycle.podman_backend import PodmanBackend, socket_candidates
-from comfytui.core.lifecycle.preflight import blocking_failures
-from comfytui.core.lifecycle.process import ProcessBackend
-from comfytui.core.lifecycle.spec import ContainerSpec, detect_gpu
 from comfytui.core.lifecycle.types import (
     MANAGED_LABEL,
     SPEC_HASH_LABEL,
@@ -44,6 +38,38 @@ from comfytui.core.lifecycle.types import (
     StartupFailed,
 )
 
+if TYPE_CHECKING:
+    from comfytui.core.config import Config
+    from comfytui.core.lifecycle.backend import Backend
+    from comfytui.core.lifecycle.phases import startup
+    from comfytui.core.lifecycle.podman_backend import PodmanBackend, socket_candidates
+    from comfytui.core.lifecycle.preflight import blocking_failures
+    from comfytui.core.lifecycle.process import ProcessBackend
+    from comfytui.core.lifecycle.spec import ContainerSpec, detect_gpu
+
+# The backends are imported on first use (PEP 562): importing ``lifecycle.types`` or
+# ``lifecycle.events`` (the dashboard does, before its first frame) must not load podman and
+# process machinery.
+_LAZY = {
+    "Backend": "comfytui.core.lifecycle.backend",
+    "startup": "comfytui.core.lifecycle.phases",
+    "PodmanBackend": "comfytui.core.lifecycle.podman_backend",
+    "socket_candidates": "comfytui.core.lifecycle.podman_backend",
+    "blocking_failures": "comfytui.core.lifecycle.preflight",
+    "ProcessBackend": "comfytui.core.lifecycle.process",
+    "ContainerSpec": "comfytui.core.lifecycle.spec",
+    "detect_gpu": "comfytui.core.lifecycle.spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 def backend_kind(config: Config) -> Literal["container", "process"]:
     """The lifecycle commands manage a container unless the config says ``backend = "process"``."""
@@ -52,7 +78,11 @@ def backend_kind(config: Config) -> Literal["container", "process"]:
 
 def make_backend(config: Config, gpu_present: bool | None = None) -> PodmanBackend | ProcessBackend:
     if backend_kind(config) == "process":
+        from comfytui.core.lifecycle.process import ProcessBackend
+
         return ProcessBackend(config.process)
+    from comfytui.core.lifecycle.podman_backend import PodmanBackend
+
     return PodmanBackend.from_config(config, gpu_present=gpu_present)
 
 

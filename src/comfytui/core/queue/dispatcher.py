@@ -7,7 +7,8 @@ the queue is paused or the server is down, and never sends a job twice: one alre
 ``/queue`` or ``/history`` under its id is recorded, not resubmitted.
 
 It follows the server through a ``ComfySession`` (so job outcomes reach the store) and records
-foreign jobs from ``/history`` whenever a ``status`` broadcast says the queue changed.
+foreign jobs from ``/history`` whenever a ``status`` broadcast says the queue changed (a
+``HistoryRecorder``, which a dashboard that does not hold the lock runs on its own).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from comfytui.core.errors import ComfyTuiError, PromptRejected, ServerUnreachabl
 from comfytui.core.queue import ops
 from comfytui.core.queue.notify import notify
 from comfytui.core.queue.outputs import collect_outputs
-from comfytui.core.store.db import DispatcherLock, Store, open_store, server_key
+from comfytui.core.store.db import DispatcherLock, HistoryFilter, Store, open_store, server_key
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,63 @@ class DispatcherBusy(ComfyTuiError):
         self.holder = holder
 
 
+class HistoryRecorder:
+    """Reads the server's ``/history`` into the store whenever the queue changed, coalesced: a
+    burst of status messages costs one read in flight and one after it, not one each (a busy
+    server sends many). A foreign job may start and end between two queue reads: its history
+    entry is the only trace of it.
+
+    ``on_recorded`` gets the ids that are new in the store's latest finished jobs of this server
+    since the last read, whoever wrote them: beside a daemon that holds the dispatcher lock, the
+    daemon often records a job first (``record_history`` skips rows already finished, so two
+    recorders write each job once or write the same values), and the dashboard must still show it.
+    """
+
+    WINDOW = 20
+    """How many of the newest entries are read (and compared in the store)."""
+
+    def __init__(self, store: Store, session: ComfySession, server: str) -> None:
+        self.store = store
+        self.session = session
+        self.server = server_key(server)
+        self.on_recorded: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._again = False
+        self._known: set[str] | None = None
+
+    def on_update(self, update: SessionUpdate) -> None:
+        """A session listener: the queue changed or a job of ours ended."""
+        if isinstance(update.event, ev.Status | ev.ExecutionSuccess | ev.ExecutionError):
+            self.want()
+
+    def want(self) -> None:
+        if self._reader is not None and not self._reader.done():
+            self._again = True
+            return
+        self._reader = asyncio.create_task(self._read(), name="comfytui-history-reader")
+
+    async def _read(self) -> None:
+        while True:
+            self._again = False
+            recorded = await ops.record_history(self.store, self.session.client, self.server, max_items=self.WINDOW)
+            newest = await self.store.call(self.store.history, HistoryFilter(server=self.server, limit=self.WINDOW))
+            ids = {j.id for j in newest}
+            known = ids if self._known is None else self._known  # the first read only learns
+            fresh = [*recorded, *(ids - known - set(recorded))]
+            self._known = ids
+            if fresh and self.on_recorded is not None:
+                self.on_recorded(fresh)
+            if not self._again:
+                return
+
+    async def aclose(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+
 class Dispatcher:
     def __init__(self, config: Config, *, store: Store | None = None, session: ComfySession | None = None) -> None:
         self.config = config
@@ -53,8 +111,8 @@ class Dispatcher:
         self.depth = max(0, config.queue.dispatch_depth)
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._history_reader: asyncio.Task[None] | None = None
-        self._history_again = False
+        self.history = HistoryRecorder(self.store, self.session, self.server)
+        self.history.on_recorded = self._recorded
         self._states: dict[str, JobState] = {}
         self.sent: list[str] = []
         """Ids this dispatcher submitted, in order (for logs and tests)."""
@@ -100,6 +158,7 @@ class Dispatcher:
             for task in (follower, beat, *self._tasks):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            await self.history.aclose()
             with contextlib.suppress(Exception):
                 await self.store.call(self.store.release_dispatcher, self.server, self.token)
             await self.session.aclose()
@@ -156,9 +215,7 @@ class Dispatcher:
         event = update.event
         if isinstance(event, ev.Status | ev.Connected | ev.ExecutionStart | ev.ExecutionSuccess):
             self._wake.set()
-        if isinstance(event, ev.Status | ev.ExecutionSuccess | ev.ExecutionError):
-            # A foreign job may start and end between two queue reads: its history entry stays.
-            self._want_history()
+        self.history.on_update(update)
         for pid in update.changed:
             job = self.session.book.get(pid)
             if job is None or self._states.get(pid) == job.state:
@@ -193,25 +250,9 @@ class Dispatcher:
                     log.warning("%s", message)
         await notify(self.config.notify, row)
 
-    def _want_history(self) -> None:
-        """Read /history into the store, coalesced: a burst of status messages costs one read in
-        flight and one after it, not one each (a busy server sends many)."""
-        if self._history_reader is not None and not self._history_reader.done():
-            self._history_again = True
-            return
-
-        async def read() -> None:
-            while True:
-                self._history_again = False
-                recorded = await ops.record_history(self.store, self.session.client, self.server)
-                if recorded and self.on_recorded is not None:
-                    self.on_recorded(recorded)
-                if not self._history_again:
-                    return
-
-        self._history_reader = asyncio.create_task(read())
-        self._tasks.add(self._history_reader)
-        self._history_reader.add_done_callback(self._tasks.discard)
+    def _recorded(self, ids: list[str]) -> None:
+        if self.on_recorded is not None:
+            self.on_recorded(ids)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

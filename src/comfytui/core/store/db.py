@@ -76,6 +76,8 @@ CREATE INDEX IF NOT EXISTS jobs_run_order ON jobs(server, state, priority, posit
 CREATE INDEX IF NOT EXISTS jobs_history ON jobs(ended_at);
 CREATE INDEX IF NOT EXISTS jobs_state_history ON jobs(state, ended_at);
 CREATE INDEX IF NOT EXISTS jobs_server_history ON jobs(server, ended_at);
+-- jobs_for (the session's restore at start-up): 10,000 rows read in order instead of sorted
+CREATE INDEX IF NOT EXISTS jobs_server_sent ON jobs(server, coalesce(dispatched_at, created_at));
 CREATE TABLE IF NOT EXISTS queue_control (server TEXT PRIMARY KEY, paused INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS dispatchers (
     server TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, token TEXT NOT NULL,
@@ -231,6 +233,8 @@ class Store:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or paths.state_dir() / "comfytui.db"
         self._lock = threading.RLock()
+        self._writes = 0
+        """Transactions committed through this Store (``data_version`` counts only other connections')."""
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="comfytui-store")
         self._conn = self._open()
         self._migrate_journal()
@@ -258,8 +262,8 @@ class Store:
         return conn
 
     class _Tx:
-        def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:
-            self.conn, self.lock = conn, lock
+        def __init__(self, conn: sqlite3.Connection, lock: threading.RLock, store: Store | None = None) -> None:
+            self.conn, self.lock, self.store = conn, lock, store
 
         def __enter__(self) -> sqlite3.Connection:
             self.lock.acquire()
@@ -273,11 +277,20 @@ class Store:
         def __exit__(self, kind: object, *rest: object) -> None:
             try:
                 self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+                if kind is None and self.store is not None:
+                    self.store._writes += 1
             finally:
                 self.lock.release()
 
     def _tx(self, conn: sqlite3.Connection | None = None) -> Store._Tx:
-        return Store._Tx(conn or self._conn, self._lock)
+        return Store._Tx(conn or self._conn, self._lock, self)
+
+    def change_mark(self) -> tuple[int, int]:
+        """Cheap "has anything been written?" token: equal marks mean the database is unchanged
+        (SQLite's ``data_version`` for other connections' commits, our own commit count for ours).
+        A poller compares it before re-reading."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0]), self._writes
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:

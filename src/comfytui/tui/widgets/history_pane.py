@@ -10,7 +10,7 @@ in the parameter form first.
 
 from __future__ import annotations
 
-import re
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -24,9 +24,11 @@ from textual.message import Message
 from textual.widgets import Input
 
 from comfytui.core.comfy.jobs import Job, JobBook, JobState
+from comfytui.core.comfy.journal import error_to_dict, outputs_to_lists
 from comfytui.core.errors import InputError
-from comfytui.core.store.db import FINISHED, HistoryFilter, StoredJob
+from comfytui.core.store.db import FINISHED, StoredJob, server_key
 from comfytui.tui.format import STATE_GLYPHS, STATE_STYLES, clock, duration, origin
+from comfytui.tui.widgets.job_filter import parse_filter, server_part
 from comfytui.tui.widgets.queue_pane import job_cell, stored_cell
 from comfytui.tui.widgets.tables import SyncedTable, selected_key, sync_rows
 
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
     from comfytui.tui.services import Services
 
 HISTORY_LIMIT = 10_000
+RELOAD_EVERY_S = 1.0
+"""While jobs finish, the store is read again at most this often; in between, the jobs that
+finished in the session are applied to the rows already shown (what the store would answer)."""
 STATUS_CYCLE: tuple[str | None, ...] = (None, *FINISHED)
 SORTS: dict[str, Callable[[StoredJob], Any]] = {
     "newest": lambda j: -(j.ended_at or 0),
@@ -42,61 +47,6 @@ SORTS: dict[str, Callable[[StoredJob], Any]] = {
     "status": lambda j: (j.state, -(j.ended_at or 0)),
     "label": lambda j: ((j.label or "").lower(), -(j.ended_at or 0)),
 }
-_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_when(text: str, now: float | None = None) -> float:
-    """``2h`` / ``3d`` (an age) or ``2024-05-01`` / ``2024-05-01T12:00`` (a local date/time)."""
-    now = time.time() if now is None else now
-    match = _AGE.match(text.strip().lower())
-    if match:
-        return now - float(match.group(1)) * _UNITS[match.group(2)]
-    for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"):
-        try:
-            return time.mktime(time.strptime(text.strip(), fmt))
-        except ValueError:
-            continue
-    raise InputError(f"not a date or an age: {text!r} (try 2h, 3d or 2024-05-01)")
-
-
-def parse_filter(text: str, status: str | None = None, limit: int = HISTORY_LIMIT) -> HistoryFilter:
-    """The filter bar's words as a store query: ``status:S`` (comma-separated), ``server:S``,
-    ``since:W`` / ``until:W``; what is left is free text. ``status`` is the ``f`` cycle's pick."""
-    statuses: list[str] = [status] if status else []
-    server = None
-    since = until = None
-    words: list[str] = []
-    for word in text.split():
-        key, sep, value = word.partition(":")
-        if sep and value and key in ("status", "server", "since", "until"):
-            if key == "status":
-                wanted = [s for s in value.split(",") if s]
-                unknown = [s for s in wanted if s not in FINISHED]
-                if unknown:
-                    raise InputError(f"unknown status {unknown[0]!r}: {', '.join(FINISHED)}")
-                statuses = wanted if not status else [s for s in wanted if s == status] or ["-none-"]
-            elif key == "server":
-                server = value
-            elif key == "since":
-                since = parse_when(value)
-            else:
-                until = parse_when(value)
-        else:
-            words.append(word)
-    # server:URL is exact; server:HOST (no scheme) matches part of the URL, after the query
-    exact = server if server and "://" in server else None
-    return HistoryFilter(status=tuple(statuses), text=" ".join(words), server=exact, since=since, until=until, limit=limit)
-
-
-def _server_part(text: str) -> str | None:
-    for word in text.split():
-        key, sep, value = word.partition(":")
-        if key == "server" and sep and value:
-            return value
-    return None
-
-
 class HistoryTable(SyncedTable):
     DEFAULT_CSS = """
     HistoryTable { height: 1fr;  scrollbar-size-horizontal: 0; }
@@ -125,6 +75,17 @@ class HistoryTable(SyncedTable):
         """The rows shown, by id (from the store)."""
         self.loaded = 0
         self._book: JobBook | None = None
+        self._cells: dict[str, tuple[Any, ...]] = {}
+        """Each shown row's cells, with the stored and live job they were made from."""
+        self._applied: dict[str, Job] = {}
+        """The session's finished jobs already applied to the rows, by id (by identity: the book
+        replaces a job's record whenever it changes)."""
+        self._applied_seq: dict[str, int] = {}
+        self._seq = 0
+        """Counts applications, so that a store read answered after one keeps what it applied."""
+        self._reload_due: Any = None
+        self._reloaded_at = float("-inf")
+        self._title: tuple[str, str | None] = ("", None)
 
     def on_mount(self) -> None:
         self.add_columns("", "status", "job", "duration", "finished", "outputs", "server")
@@ -142,7 +103,11 @@ class HistoryTable(SyncedTable):
             title += f" · /{self.filter_text}"
         if self.sort != "newest":
             title += f" · by {self.sort}"
-        self.pane.border_title = title
+        pane = self.pane
+        # setting it repaints the pane, changed or not (and the pane may have set its own since)
+        if self._title != (title, pane.border_title):
+            pane.border_title = title
+            self._title = (title, pane.border_title)
 
     def selected_job_id(self) -> str | None:
         return selected_key(self)
@@ -159,14 +124,106 @@ class HistoryTable(SyncedTable):
         return self.services is not None and self.services.store is not None
 
     def show(self, book: JobBook, limit: int = 200) -> None:
-        """A job finished: read the store again (without one, show the session's memory)."""
+        """A job finished: apply the session's finished jobs to the rows shown now, and read the
+        store again soon (at most every ``RELOAD_EVERY_S``: jobs recorded by others, other
+        servers). Without a store, show the session's memory."""
         self._book = book
         if self.from_store:
-            self.reload()
+            self._apply_book(book)
+            self._reload_soon()
             return
         finished = book.finished()[:limit]
         sync_rows(self, [j.prompt_id for j in finished], {j.prompt_id: self._book_row(j) for j in finished}, follow_top=True)
         self._set_title(len(finished))
+
+    def _reload_soon(self) -> None:
+        if self._reload_due is not None:
+            return  # one read is already due: it will see this change too
+        wait = self._reloaded_at + RELOAD_EVERY_S - time.monotonic()
+        if wait <= 0:
+            self._reloaded_at = time.monotonic()
+            self.reload()
+        else:
+            self._reload_due = self.set_timer(wait, self._reload_now)
+
+    def _reload_now(self) -> None:
+        self._reload_due = None
+        self._reloaded_at = time.monotonic()
+        self.reload()
+
+    def _book_jobs_to_apply(self, book: JobBook) -> list[Job]:
+        """Finished jobs of the session not applied yet (or changed since), while the rows are
+        what a plain read of the store gives (no filter: a text filter is the store's to apply)."""
+        if self.filter_text or self.services is None:
+            return []
+        applied = self._applied
+        status = self.status_filter
+        # Other clients' jobs reach the store through a dispatcher, which a read-only dashboard lacks.
+        foreign_ok = not self.services.readonly
+        return [
+            job
+            for pid, job in book.jobs.items()
+            if applied.get(pid) is not job
+            and job.state.finished
+            and (status is None or job.state == status)
+            and (foreign_ok or not job.foreign)
+        ]
+
+    def _apply_book(self, book: JobBook) -> None:
+        fresh = self._book_jobs_to_apply(book)
+        if not fresh:
+            return
+        self._seq += 1
+        for job in fresh:
+            self._applied[job.prompt_id] = job
+            self._applied_seq[job.prompt_id] = self._seq
+        self._show_rows(self._merged(list(self.jobs.values()), fresh), book)
+
+    def _merged(self, rows: list[StoredJob], fresh: list[Job]) -> list[StoredJob]:
+        """``rows`` with the session's finished jobs in ``fresh`` written as the journal writes
+        them (``record_finished``): a new row, or the outcome of a row not finished yet."""
+        services = self.services
+        assert services is not None
+        server = server_key(services.session.client.url)
+        by_id = {r.id: r for r in rows}
+        added: list[StoredJob] = []
+        for job in fresh:
+            outcome = {
+                "state": str(job.state),
+                "started_at": job.started_at,
+                "ended_at": job.ended_at if job.ended_at is not None else time.time(),
+                "outputs": outputs_to_lists(job.outputs),
+                "error": error_to_dict(job.error),
+            }
+            row = by_id.get(job.prompt_id)
+            if row is None:
+                added.append(StoredJob(
+                    id=job.prompt_id, server=server, label=job.label, batch=job.batch, prompt=job.prompt,
+                    client_id=job.client_id or "", foreign=job.foreign, number=job.number, created_at=job.created_at,
+                    dispatched_at=job.created_at or job.started_at, **outcome,
+                ))
+            elif row.state in ("queued", "pending", "running", "lost"):
+                by_id[job.prompt_id] = dataclasses.replace(row, **outcome)
+        merged = added + list(by_id.values())  # new rows first among equal sort keys
+        merged.sort(key=SORTS[self.sort])
+        return merged[:HISTORY_LIMIT]
+
+    def _show_rows(self, jobs: list[StoredJob], book: JobBook) -> None:
+        self.jobs = {j.id: j for j in jobs}
+        cells = self._cells
+        rows = {}
+        for j in jobs:
+            live = book.get(j.id)
+            cached = cells.get(j.id)
+            # a row's cells are made again only when its stored job or its live record changed
+            if cached is None or cached[0] is not j or cached[1] is not live:
+                cached = cells[j.id] = (j, live, self._stored_row(j, live))
+            rows[j.id] = cached[2]
+        for stale in cells.keys() - rows.keys():
+            del cells[stale]
+        sync_rows(self, [j.id for j in jobs], rows, follow_top=self.sort == "newest")
+        self.loaded = len(jobs)
+        self._set_title(len(jobs))
 
     @work(exclusive=True, group="history-load", exit_on_error=False, description="reading the history")
     async def reload(self) -> None:
@@ -178,18 +235,26 @@ class HistoryTable(SyncedTable):
         except InputError as exc:
             self.notify(str(exc), severity="warning")
             return
+        asked_at = self._seq
         jobs = await services.store.call(services.store.history, query)
-        server_part = _server_part(self.filter_text)
-        if server_part and "://" not in server_part:
-            jobs = [j for j in jobs if server_part.lower() in j.server.lower()]
+        part = server_part(self.filter_text)
+        if part and "://" not in part:
+            jobs = [j for j in jobs if part.lower() in j.server.lower()]
         if self.sort != "newest":
             jobs.sort(key=SORTS[self.sort])
-        self.jobs = {j.id: j for j in jobs}
         book = self._book or services.session.book
-        rows = {j.id: self._stored_row(j, book.get(j.id)) for j in jobs}
-        sync_rows(self, [j.id for j in jobs], rows, follow_top=self.sort == "newest")
-        self.loaded = len(jobs)
-        self._set_title(len(jobs))
+        # what was applied from the session while the store was being read is not in its answer
+        later = [job for pid, job in self._applied.items() if self._applied_seq.get(pid, 0) > asked_at]
+        if later and not self.filter_text:
+            jobs = self._merged(jobs, later)
+        self._forget_applied(book)
+        self._show_rows(jobs, book)
+
+    def _forget_applied(self, book: JobBook) -> None:
+        """Jobs the book no longer holds need no tracking (it keeps a bounded number)."""
+        for pid in [p for p in self._applied if p not in book.jobs]:
+            del self._applied[pid]
+            self._applied_seq.pop(pid, None)
 
     @staticmethod
     def _stored_row(job: StoredJob, live: Job | None) -> tuple[Text, Text, Text, str, str, Text, Text]:

@@ -1,6 +1,8 @@
 """Live preview frames, throttled: the latest frame wins and at most ``max_fps`` swaps happen a
-second (an image swap costs 60-150 ms of the event loop depending on the renderer). Frames are
-decoded with Pillow in a thread."""
+second. Frames are decoded with Pillow in a thread; for the text renderers (halfcell, unicode) the
+scaling and the cells are made in that thread too, so a frame costs the event loop one plain
+refresh (textual_image's own widget scales and renders on the loop: 60-150 ms a frame, which
+delayed key presses while previews streamed)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import Static
 
-from comfytui.tui.images import image_class, renderer_name
+from comfytui.tui.images import FrameImage, RenderedFrame, image_class, renderer_name, text_renderable
 
 
 def decode_image(data: bytes) -> PILImage.Image:
@@ -47,48 +49,58 @@ class PreviewPane(Vertical, can_focus=True):
         self.frames_received = 0
         self.frames_shown = 0
         self._timer: Timer | None = None
+        """Armed only while a frame waits for its turn: an idle dashboard does not wake up."""
         self._decoding = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="preview-caption")
+        renderable = text_renderable(self.protocol)
         cls = image_class(self.protocol)
-        if cls is not None:
-            image = cls(None, id="preview-image")
+        image = FrameImage(renderable, id="preview-image") if renderable else cls(None, id="preview-image") if cls else None
+        if image is not None:
             image.display = False
             yield image
         yield Static("no preview yet", id="preview-empty")
 
     def on_mount(self) -> None:
         self.border_title = f"Preview [5] · {renderer_name(self.protocol)}"
-        # Paused while no frame waits: an idle dashboard must not wake up max_fps times a second.
-        self._timer = self.set_interval(self.min_interval, self._on_tick, pause=True)
 
     def offer(self, data: bytes, caption: str) -> None:
-        """A new frame arrived; it is shown at the next tick unless a newer one replaces it (the
+        """A new frame arrived; it is shown when its turn comes unless a newer one replaces it (the
         latest frame wins, at most ``max_fps`` a second)."""
         self.frames_received += 1
         self._pending = (data, caption)
-        if self._timer is not None:
-            self._timer.resume()
-
-    def _on_tick(self) -> None:
-        self._apply_pending()
-        if self._pending is None and self._timer is not None:
-            self._timer.pause()
+        self._schedule()
 
     def show_image(self, data: bytes, caption: str) -> None:
         self._pending = (data, caption)
         self._apply_pending(force=True)
 
+    def _schedule(self) -> None:
+        """Arm the one-shot timer for the waiting frame, unless it is armed already or a frame is
+        being prepared (its end calls this again)."""
+        if self._pending is None or self._decoding or self._timer is not None:
+            return
+        delay = self._last_swap + self.min_interval - time.monotonic()
+        if delay <= 0:
+            self._apply_pending()
+        else:
+            self._timer = self.set_timer(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._apply_pending()
+
     def _apply_pending(self, force: bool = False) -> None:
         if self._pending is None or self._decoding:
-            return  # a frame still decoding finishes first; the newest waiting one follows it
-        now = time.monotonic()
-        if not force and now - self._last_swap < self.min_interval * 0.9:
+            return  # a frame still being prepared finishes first; the newest waiting one follows it
+        if not force and time.monotonic() - self._last_swap < self.min_interval * 0.9:
+            self._schedule()
             return
         data, caption = self._pending
         self._pending = None
-        self._last_swap = now
+        self._last_swap = time.monotonic()
+        self._decoding = True  # set before the worker starts, so no second one starts meanwhile
         self.show_frame(data, caption)
 
     @work(group="preview-decode", exit_on_error=False, description="decoding a preview")
@@ -100,22 +112,51 @@ class PreviewPane(Vertical, can_focus=True):
             await self._show_frame(data, caption)
         finally:
             self._decoding = False
+            self._schedule()
+
+    def _image_cells(self, widget: FrameImage) -> tuple[int, int]:
+        """The image's size in cells; before its first frame it is hidden (no size yet) and will
+        fill the pane below the caption."""
+        if widget.display and widget.content_size.area:
+            return widget.content_size.width, widget.content_size.height
+        return self.content_size.width, max(self.content_size.height - 1, 0)
 
     async def _show_frame(self, data: bytes, caption: str) -> None:
         images = self.query("#preview-image")
+        caption_line = self.query_one("#preview-caption", Static)
+        empty = self.query_one("#preview-empty", Static)
         if not images:
-            self.query_one("#preview-caption", Static).update(Text(caption))
-            self.query_one("#preview-empty", Static).update("previews are off (ui.image_protocol)")
+            caption_line.update(Text(caption))
+            empty.update("previews are off (ui.image_protocol)")
             return
-        try:
-            picture = await asyncio.to_thread(decode_image, data)
-        except Exception as exc:  # a corrupt frame must not take the pane down
-            self.query_one("#preview-caption", Static).update(Text(caption))
-            self.query_one("#preview-empty", Static).update(Text(f"cannot decode preview: {exc}"))
-            return
-        self.query_one("#preview-caption", Static).update(Text(caption))  # Text: node titles are not markup
         widget = images.first()
-        widget.image = picture
-        widget.display = True
-        self.query_one("#preview-empty", Static).display = False
+        frame: RenderedFrame | None = None
+        try:
+            if isinstance(widget, FrameImage):
+                width, height = self._image_cells(widget)
+                options = widget.frame_options(width, height) if width and height else None
+                picture, frame = await asyncio.to_thread(_decode_and_render, widget, data, width, height, options)
+            else:
+                picture = await asyncio.to_thread(decode_image, data)
+        except Exception as exc:  # a corrupt frame must not take the pane down
+            caption_line.update(Text(caption))
+            empty.update(Text(f"cannot decode preview: {exc}"))
+            return
+        # Text: node titles are not markup; no layout pass: the caption is one fixed line
+        caption_line.update(Text(caption), layout=False)
+        if isinstance(widget, FrameImage):
+            widget.show(picture, frame)
+        else:
+            widget.image = picture
+        if not widget.display:
+            widget.display = True
+            empty.display = False
         self.frames_shown += 1
+
+
+def _decode_and_render(
+    widget: FrameImage, data: bytes, width: int, height: int, options: Any
+) -> tuple[PILImage.Image, RenderedFrame | None]:
+    """Decode and, when the size is known, render the cells (blocking: call it in a thread)."""
+    picture = decode_image(data)
+    return picture, widget.render_frame(picture, width, height, options) if options is not None else None

@@ -5,33 +5,44 @@ queue (docs/QUEUE.md) by priority and position, held jobs in their place.
 Its keys change the local queue through ``core.queue.ops`` (the same functions as ``comfytui
 queue``): pause/resume, hold/release, move, priority, cancel, clear, edit a held job, requeue
 lost jobs. Jobs of other clients (foreign) can be cancelled, never reordered.
+
+With several servers (docs/FLEET.md) it lists every server's part: the current server's live from
+its session, the others' from the store (our jobs a daemon sent there, and their local queues),
+then the jobs any server may run; a server column names each. ``/`` filters with History's words
+(text, ``status:`` a row state, ``server:`` a name or part of the URL, ``since:``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Label, ProgressBar, Static
+from textual.widgets import DataTable, Input, Label, ProgressBar, Static
 
 from comfytui.core.comfy.jobs import Job, JobBook, JobState
-from comfytui.core.errors import ComfyTuiError
-from comfytui.core.store.db import LOCAL, PRIORITY_NAMES, StoredJob
+from comfytui.core.errors import ComfyTuiError, InputError
+from comfytui.core.store.db import LOCAL, PRIORITY_NAMES, StoredJob, server_key
 from comfytui.tui.format import STATE_GLYPHS, duration, job_label
+from comfytui.tui.widgets.job_filter import parse_filter, server_label, server_matches, server_part
 from comfytui.tui.widgets.tables import SyncedTable, selected_key, sync_rows
 
 if TYPE_CHECKING:
+    from comfytui.core.config import Config
     from comfytui.tui.services import Services
 
 PRIORITY_ORDER = ("low", "normal", "high")
 PRIORITY_MARKS = {"high": "▲", "normal": "", "low": "▼"}
 ROW_STYLES = {"running": "bold", "pending": "", "local": "cyan", "held": "yellow", "foreign": "italic yellow"}
+ROW_KINDS = ("running", "pending", "foreign", "local", "held")
+SERVER_WIDTH = 12
+"""The server column's widest name (cut with …): the pane keeps its room at 80 columns."""
 
 
 def job_cell(job: Job) -> Text:
@@ -61,23 +72,47 @@ class QueueRow:
     priority: str = ""
     since: float | None = None
     cached: bool = False
+    server: str = ""
+    """Where it runs or waits: a server's store key, or the fleet's pool (any server)."""
 
     @property
     def local(self) -> bool:
         return self.kind in ("local", "held")
 
-    def cells(self, now: float) -> tuple[Text, str, Text, str, Text, str]:
+    def cells(self, now: float, names: Mapping[str, str] | None = None) -> tuple[Text | str, ...]:
+        """The row's cells; with ``names`` (a fleet: store key → name), a server cell too."""
         glyph = {"running": STATE_GLYPHS[JobState.RUNNING], "held": "‖", "local": "·"}.get(self.kind, STATE_GLYPHS[JobState.PENDING])
         state = Text(self.kind, style=ROW_STYLES.get(self.kind, ""))
         if self.cached:
             state.append(" cached", style="dim")
         waiting = duration(now - self.since) if self.since and self.kind != "running" else ""
         position = "run" if self.kind == "running" else str(self.position)
-        return Text(glyph, style=ROW_STYLES.get(self.kind, "")), position, state, PRIORITY_MARKS.get(self.priority, ""), self.label, waiting
+        head: tuple[Text | str, ...] = (Text(glyph, style=ROW_STYLES.get(self.kind, "")), position, state)
+        if names is not None:
+            name = server_label(self.server, names)
+            head += (Text(name if len(name) <= SERVER_WIDTH else name[: SERVER_WIDTH - 1] + "…", style="dim" if name == "any" else ""),)
+        return (*head, PRIORITY_MARKS.get(self.priority, ""), self.label, waiting)
+
+    def matches(self, wanted: Any, partial_server: str | None, names: Mapping[str, str] | None) -> bool:
+        """Whether the filter bar's words (``parse_filter``'s query) keep this row."""
+        if wanted.status and self.kind not in wanted.status:
+            return False
+        if wanted.server and self.server != server_key(wanted.server):
+            return False
+        if partial_server and not wanted.server and not server_matches(partial_server, self.server, names):
+            return False
+        if wanted.since is not None and (self.since or 0) < wanted.since:
+            return False
+        if wanted.until is not None and (self.since or 0) >= wanted.until:
+            return False
+        text = wanted.text.lower()
+        return not text or text in self.id.lower() or text in self.label.plain.lower()
 
 
-def run_order(book: JobBook, local: list[StoredJob]) -> list[QueueRow]:
-    """The server's part from the job book (live), then the local queue from the store."""
+def run_order(book: JobBook, local: list[StoredJob], server: str = "") -> list[QueueRow]:
+    """The current server's part from the job book (live), then what the store has on other
+    servers (a fleet: our jobs running or pending there), then the local queues (the current
+    server's first). ``server`` is the current server's store key."""
     rows: list[QueueRow] = []
     active = book.active()
     for job in active:
@@ -85,18 +120,27 @@ def run_order(book: JobBook, local: list[StoredJob]) -> list[QueueRow]:
             kind = "running"
         else:
             kind = "foreign" if job.foreign else "pending"
-        rows.append(QueueRow(job.prompt_id, kind, len(rows), job_cell(job), since=job.created_at, cached=job.fully_cached))
+        rows.append(QueueRow(job.prompt_id, kind, 0, job_cell(job), since=job.created_at, cached=job.fully_cached, server=server))
     on_server = {j.prompt_id for j in active}
+    elsewhere = [j for j in local if j.state != LOCAL and j.server != server]
+    for stored in elsewhere:
+        rows.append(QueueRow(stored.id, "running" if stored.state == "running" else "pending", 0, stored_cell(stored),
+                             PRIORITY_NAMES.get(stored.priority, "normal"), stored.dispatched_at or stored.created_at, server=stored.server))
     for stored in local:
         if stored.state != LOCAL or stored.id in on_server or book.get(stored.id) is not None:
             continue  # just sent: the book has it already
         rows.append(
-            QueueRow(stored.id, "held" if stored.held else "local", len(rows), stored_cell(stored),
-                     PRIORITY_NAMES.get(stored.priority, "normal"), stored.created_at)
+            QueueRow(stored.id, "held" if stored.held else "local", 0, stored_cell(stored),
+                     PRIORITY_NAMES.get(stored.priority, "normal"), stored.created_at, server=stored.server)
         )
-    # positions count from 1 for everything that waits; the running job says "run"
-    start = 0 if rows and rows[0].kind == "running" else 1
-    return [QueueRow(r.id, r.kind, i + start, r.label, r.priority, r.since, r.cached) for i, r in enumerate(rows)]
+    # positions count from 1, per server, for everything that waits; a running job says "run"
+    counted: dict[str, int] = {}
+    numbered = []
+    for row in rows:
+        if row.kind != "running":
+            counted[row.server] = counted.get(row.server, 0) + 1
+        numbered.append(replace(row, position=counted.get(row.server, 0)))
+    return numbered
 
 
 class QueuePane(Vertical):
@@ -112,6 +156,8 @@ class QueuePane(Vertical):
     QueuePane #queue-banner { height: 1; color: $text-muted; }
     QueuePane #queue-banner.-paused { color: $warning; text-style: bold; }
     QueuePane DataTable { height: 1fr;  scrollbar-size-horizontal: 0; }
+    QueuePane #queue-filter { display: none; height: 1; border: none; padding: 0 1; }
+    QueuePane #queue-filter.-open { display: block; }
     """
     BINDINGS = [
         Binding("p", "toggle_pause", "Pause/resume", id="queue.pause", tooltip="Pause or resume the local queue (nothing new is sent)"),
@@ -126,15 +172,28 @@ class QueuePane(Vertical):
         Binding("C", "clear", "Clear…", id="queue.clear_menu", show=False, tooltip="Clear held, local or all jobs (asks)"),
         Binding("e", "edit_held", "Edit", id="queue.edit", show=False, tooltip="Edit a held job's parameters and queue it in its place"),
         Binding("L", "requeue_lost", "Requeue lost", id="queue.requeue_lost", show=False, tooltip="Queue every lost job again"),
+        Binding("slash", "open_filter", "Filter", id="queue.filter", tooltip="Filter: text, status:S, server:S, since:2h (as in History)"),
+        Binding("escape", "close_filter", "Close filter", show=False),
     ]
 
-    def __init__(self, services: Services | None = None, **kwargs: Any) -> None:
+    def __init__(self, services: Services | None = None, servers: list[tuple[str, Config]] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.services = services
+        self.server_names: dict[str, str] | None = (
+            {server_key(config.server.url): name for name, config in servers} if servers and len(servers) > 1 else None
+        )
+        """A fleet's servers (store key → configured name); None with one server: no server column."""
+        self.pool: str | None = None
+        if self.server_names:
+            from comfytui.core.queue.fleet import pool_key
+
+            self.pool = pool_key(self.server_names)
         self.local: list[StoredJob] = []
         self.paused = False
         self.dispatch_line = ""
         self.rows: list[QueueRow] = []
+        """Every row of the run order (the filter hides some from the table, not from here)."""
+        self.filter_text = ""
         self._book: JobBook | None = None
 
     def compose(self) -> ComposeResult:
@@ -148,15 +207,35 @@ class QueuePane(Vertical):
             yield ProgressBar(id="nodes-bar", show_eta=False, show_percentage=False)
             yield Static("", id="nodes-info", classes="bar-info")
         yield Static("", id="queue-banner")
+        yield Input(placeholder="filter: text status:local server:name since:2h (Enter applies, Esc closes)", id="queue-filter")
         table: DataTable[str | Text] = SyncedTable(id="queue-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("", "#", "state", "pri", "job", "waiting")
+        if self.server_names is not None:
+            table.add_columns("", "#", "state", "server", "pri", "job", "waiting")
+        else:
+            table.add_columns("", "#", "state", "pri", "job", "waiting")
         yield table
 
     def on_mount(self) -> None:
         self.border_title = "Queue [2]"
         if self.services is not None and self.services.store is not None:
             self.refresh_local()
-            self.set_interval(1.0, self.refresh_local)  # other processes change the queue too
+            self.set_interval(1.0, self._poll_local)  # other processes change the queue too
+
+    _store_mark: tuple[object, ...] | None = None
+
+    async def _poll_local(self) -> None:
+        """Re-read the local queue only when the store was written since the last read, or the
+        current server changed (an idle dashboard must not read SQLite every second for nothing)."""
+        store = self.services.store if self.services is not None else None
+        if store is None:
+            return
+        try:
+            mark = (*await store.call(store.change_mark), self.services.session.client.url)  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - a busy or broken store must not take the pane down
+            return
+        if mark != self._store_mark:
+            self._store_mark = mark
+            self.refresh_local()
 
     @property
     def table(self) -> DataTable:
@@ -171,17 +250,26 @@ class QueuePane(Vertical):
 
     # -- rendering
 
+    @property
+    def current_server(self) -> str:
+        return server_key(self.services.session.client.url) if self.services is not None else ""
+
     def show(self, book: JobBook) -> None:
         self._book = book
         active = book.active()
         running = next((j for j in active if j.state == JobState.RUNNING), None)
         self._show_running(running)
-        self.rows = run_order(book, self.local)
+        self.rows = run_order(book, self.local, self.current_server)
+        shown = self._filtered(self.rows)
         now = time.time()
-        sync_rows(self.table, [r.id for r in self.rows], {r.id: r.cells(now) for r in self.rows})
+        sync_rows(self.table, [r.id for r in shown], {r.id: r.cells(now, self.server_names) for r in shown})
         pending = sum(1 for r in self.rows if r.kind in ("pending", "foreign"))
         local = sum(1 for r in self.rows if r.local)
-        title = f"Queue [2] · {'1 running' if running else 'idle'} · {pending} pending"
+        runs = sum(1 for r in self.rows if r.kind == "running")
+        title = "Queue [2]"
+        if self.filter_text:  # first: a long title is cut at the pane's width
+            title += f" · /{self.filter_text} · {len(shown)} of {len(self.rows)}"
+        title += f" · {f'{runs} running' if runs else 'idle'} · {pending} pending"
         if local:
             title += f" · {local} local"
         self.border_title = title
@@ -207,11 +295,16 @@ class QueuePane(Vertical):
         services = self.services
         if services is None or services.store is None:
             return
+        store = services.store
+        current = self.current_server
+        others = [key for key in (*(self.server_names or ()), *([self.pool] if self.pool else [])) if key != current]
         try:
-            status = await ops.status(services.store, services.session.client.url)
+            status = await ops.status(store, services.session.client.url)
+            # a fleet: the other servers' parts and the shared queue, in one trip to the store thread
+            elsewhere = await store.call(lambda: [j for key in others for j in store.queue_rows(key)]) if others else []
         except Exception:  # noqa: BLE001 - a busy or broken store must not take the pane down
             return
-        local = [j for j in status.jobs if j.state == LOCAL]
+        local = [j for j in status.jobs if j.state == LOCAL] + elsewhere
         if local == self.local and status.paused == self.paused and self._book is not None:
             return  # the once-a-second poll found nothing new: no render, no repaint
         self.local = local
@@ -272,6 +365,60 @@ class QueuePane(Vertical):
             self.notify(READ_ONLY_MESSAGE, severity="warning")
             return None
         return services
+
+    # -- the filter (History's words: docs/QUEUE.md)
+
+    def _filtered(self, rows: list[QueueRow]) -> list[QueueRow]:
+        if not self.filter_text:
+            return rows
+        try:
+            wanted = parse_filter(self.filter_text, statuses=ROW_KINDS)
+        except InputError:
+            return rows  # a word still being typed (Enter says what is wrong)
+        partial = server_part(self.filter_text)
+        return [r for r in rows if r.matches(wanted, partial, self.server_names)]
+
+    def apply_filter(self, text: str) -> None:
+        self.filter_text = text.strip()
+        self.table.move_cursor(row=0, animate=False)
+        if self._book is not None:
+            self.show(self._book)
+
+    def action_open_filter(self) -> None:
+        bar = self.query_one("#queue-filter", Input)
+        bar.add_class("-open")
+        bar.value = self.filter_text
+        bar.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "close_filter":
+            return self.query_one("#queue-filter", Input).has_focus  # else Esc is the app's
+        return True
+
+    def action_close_filter(self) -> None:
+        bar = self.query_one("#queue-filter", Input)
+        if not bar.value.strip():
+            bar.remove_class("-open")
+        self.table.focus()
+
+    @on(Input.Submitted, "#queue-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            parse_filter(event.value, statuses=ROW_KINDS)
+        except InputError as exc:
+            self.notify(str(exc), severity="warning")
+        self.apply_filter(event.value)
+        self.table.focus()
+        if not event.value.strip():
+            event.input.remove_class("-open")
+
+    @on(Input.Changed, "#queue-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.filter_text = event.value.strip()  # as you type; a bad word warns on Enter only
+        if self._book is not None:
+            self.show(self._book)
 
     def _local_row(self, what: str) -> QueueRow | None:
         """The selected row when it is a local job; else tells why ``what`` cannot be done."""
@@ -365,6 +512,10 @@ class QueuePane(Vertical):
             self.notify(READ_ONLY_MESSAGE, severity="warning")
             return
         label = row.label.plain
+        if not row.local and row.server != self.current_server:
+            where = server_label(row.server, self.server_names)
+            self.notify(f"{label} is {row.kind} on {where}: make it the current server (Ctrl+N) to cancel it there", severity="warning")
+            return
         if row.kind == "running":
             if not await self.app.push_screen_wait(ConfirmScreen(f"Interrupt the running job {label}?", "Its progress is lost.")):
                 return

@@ -14,6 +14,7 @@ class StatusLine(Static):
     StatusLine.-down { background: $error 40%; }
     StatusLine.-connecting { background: $warning 30%; }
     """
+    _shown: tuple[object, ...] | None = None
 
     def show(
         self,
@@ -25,6 +26,13 @@ class StatusLine(Static):
         malformed: int = 0,
     ) -> None:
         """``malformed``: messages from the server skipped as malformed (shown when not 0)."""
+        # Called on every status message of a busy server: skip an unchanged line, and never ask
+        # for a layout (the line's size does not depend on its text; a layout pass re-arranges
+        # and repaints the whole screen).
+        shown = (info, queue_remaining, client_id, readonly, service, malformed)
+        if shown == self._shown:
+            return
+        self._shown = shown
         text = Text()
         text.append("comfytui ", style="bold")
         text.append(info.url or "", style="underline")
@@ -53,4 +61,4 @@ class StatusLine(Static):
             text.append(f"  ⚠ {malformed} malformed message{'s' if malformed != 1 else ''} skipped", style="bold yellow")
         if readonly:
             text.append("  [read-only]", style="bold yellow")
-        self.update(text)
+        self.update(text, layout=False)

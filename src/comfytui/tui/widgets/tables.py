@@ -6,8 +6,12 @@ from collections.abc import Iterable, Sequence
 from weakref import WeakKeyDictionary
 
 from rich.text import Text
+from textual._two_way_dict import TwoWayDict
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
+
+MAX_MOVED_IN_PLACE = 50
+"""More rows than this added or removed at once and the table is rebuilt instead."""
 
 
 def inert(value: object) -> object:
@@ -27,6 +31,15 @@ class SyncedTable(DataTable):
         self._update_count += 1
         self.refresh()
 
+    def place_rows(self, keys: Sequence[str]) -> None:
+        """Show the rows in this order (every key a row of the table) without rebuilding them: what
+        ``DataTable.sort`` does, by key. A rebuild (``clear`` and ``add_row`` each) measures every
+        cell again, which in a 10,000-row History took longer than anything else a new row costs."""
+        by_value = {row_key.value: row_key for row_key in self.rows}
+        self._row_locations = TwoWayDict({by_value[key]: index for index, key in enumerate(keys)})
+        self._update_count += 1
+        self.refresh()
+
 
 def _same(a: object, b: object) -> bool:
     """Cell equality that sees styles: ``Text.__eq__`` compares only the text and spans, so a row
@@ -39,6 +52,44 @@ def _same(a: object, b: object) -> bool:
 
 def _same_row(a: Sequence[object] | None, b: Sequence[object]) -> bool:
     return a is not None and len(a) == len(b) and all(map(_same, a, b))
+
+
+def _moved_in_place(
+    table: DataTable,
+    shown: dict[str, tuple[object, ...]] | None,
+    current: list[str],
+    order: list[str],
+    rows: dict[str, Sequence[object]],
+    follow_top: bool,
+) -> bool:
+    """The common change of a newest-first list, new rows on top and a few gone, made without a
+    rebuild: the gone rows removed, the new ones added and placed on top. False (nothing done)
+    for any other change."""
+    if not isinstance(table, SyncedTable) or shown is None or shown.keys() != set(current):
+        return False
+    wanted = set(order)
+    gone = [key for key in current if key not in wanted]
+    kept = [key for key in current if key in wanted]
+    fresh = order[: len(order) - len(kept)]
+    if order[len(fresh) :] != kept or len(gone) > MAX_MOVED_IN_PLACE or len(fresh) > MAX_MOVED_IN_PLACE:
+        return False
+    selected = selected_key(table)
+    at_top = table.cursor_row == 0
+    for key in gone:
+        table.remove_row(key)
+        del shown[key]
+    for key in fresh:
+        cells = tuple(rows[key])
+        shown[key] = cells
+        table.add_row(*(inert(cell) for cell in cells), key=key)
+    table.place_rows(order)
+    if follow_top and at_top:
+        table.move_cursor(row=0, animate=False)
+    elif selected in wanted:
+        table.move_cursor(row=order.index(selected), animate=False)  # the same row, not the same place
+    else:
+        table.move_cursor(row=0, animate=False)  # as after a rebuild
+    return True
 
 
 def selected_key(table: DataTable) -> str | None:
@@ -59,9 +110,9 @@ def sync_rows(
     With ``follow_top``, a cursor left on the first row stays on the first row: in a newest-first
     list the user who has not moved sees each new arrival selected."""
     shown: dict[str, tuple[object, ...]] | None = _shown.get(table)
-    current = [str(k.value) for k in table.rows]
+    current = [str(row.key.value) for row in table.ordered_rows]
     order = list(order)
-    if order != current:
+    if order != current and not _moved_in_place(table, shown, current, order, rows, follow_top):
         selected = selected_key(table)
         at_top = table.cursor_row == 0
         table.clear()
