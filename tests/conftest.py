@@ -12,6 +12,7 @@ Missing components go through ``harness.components.require``: skipped locally, f
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +24,15 @@ if _TESTS not in sys.path:  # makes `import harness` work from any test folder
     sys.path.insert(0, _TESTS)
 
 from harness.comfy import ComfyServer, ensure_installed  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background of a non-interactive shell (`cmd &`: CI runners, nohup)
+    # inherits SIGINT ignored, and an ignored signal stays ignored in every child: the tests that
+    # press Ctrl+C on a comfytui process would see it ignored. A handler (not SIG_IGN) here makes
+    # every child start with the default, as in a user's terminal.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
