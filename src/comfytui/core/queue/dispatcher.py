@@ -33,7 +33,10 @@ from comfytui.core.store.db import DispatcherLock, HistoryFilter, Store, open_st
 
 log = logging.getLogger(__name__)
 
-TICK_S = 0.25
+STORE_CHECK_S = 0.25
+"""How often the store's change mark is compared (a PRAGMA: no rows read, no HTTP)."""
+FALLBACK_TICK_S = 5.0
+"""A full round (``GET /queue`` and store reads) at least this often, whatever was heard."""
 
 
 class DispatcherBusy(ComfyTuiError):
@@ -110,6 +113,8 @@ class Dispatcher:
         self.token = uuid.uuid4().hex
         self.depth = max(0, config.queue.dispatch_depth)
         self._wake = asyncio.Event()
+        self._seen_mark: tuple[int, int] | None = None
+        """The store's change mark as of the last round's reads (None: never read)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self.history = HistoryRecorder(self.store, self.session, self.server)
         self.history.on_recorded = self._recorded
@@ -137,6 +142,7 @@ class Dispatcher:
         follower = asyncio.create_task(self.session.run(), name="comfytui-dispatch-session")
         beat = asyncio.create_task(self._heartbeat(), name="comfytui-dispatch-heartbeat")
         try:
+            last_round = time.monotonic()
             while True:
                 if follower.done():
                     follower.result()  # re-raise what stopped the session
@@ -144,9 +150,19 @@ class Dispatcher:
                 if beat.done():
                     beat.result()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(TICK_S):
+                    async with asyncio.timeout(STORE_CHECK_S):
                         await self._wake.wait()
+                # A round only when something can have changed: the server said so (the session
+                # sets _wake), the local queue was written (here or by another process: `run`,
+                # the CLI's queue commands), or the fallback is due. An idle dashboard then costs
+                # a PRAGMA a tick, not a GET /queue and store reads.
+                mark = await self.store.call(self.store.change_mark)
+                woken = self._wake.is_set()
+                if not woken and mark == self._seen_mark and time.monotonic() - last_round < FALLBACK_TICK_S:
+                    continue
                 self._wake.clear()
+                self._seen_mark = mark  # read before the round: a write during it brings another
+                last_round = time.monotonic()
                 try:
                     await self.tick()
                 except ServerUnreachable:
@@ -166,8 +182,19 @@ class Dispatcher:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.config.queue.heartbeat_s)
-            if not await self.store.call(self.store.heartbeat, self.server, self.token):
+            held, before, after = await self.store.call(self._beat)
+            # Our own heartbeat is a write, yet no reason for a round: when it was the only one,
+            # the seen mark moves past it (any other write in between leaves the marks apart).
+            if before == self._seen_mark and after == (before[0], before[1] + 1):
+                self._seen_mark = after
+            if not held:
                 raise ComfyTuiError(f"this dispatcher lost its lock on {self.server} (another took it over)")
+
+    def _beat(self) -> tuple[bool, tuple[int, int], tuple[int, int]]:
+        """On the store's thread: refresh the lock, with the change marks around the write."""
+        before = self.store.change_mark()
+        held = self.store.heartbeat(self.server, self.token)
+        return held, before, self.store.change_mark()
 
     # -- dispatching
 

@@ -32,13 +32,15 @@ from typing import Any
 
 from comfytui.core.config import Config
 from comfytui.core.errors import ComfyTuiError
-from comfytui.core.queue.dispatcher import Dispatcher, DispatcherBusy
+from comfytui.core.queue.dispatcher import FALLBACK_TICK_S, Dispatcher, DispatcherBusy
 from comfytui.core.store.db import HistoryFilter, Store, StoredJob, open_store, server_key
 
 log = logging.getLogger(__name__)
 
 POOL_PREFIX = "fleet:"
 TICK_S = 0.25
+"""How often the servers' health is watched and the store's change mark compared (routing
+itself, which reads the store, runs only when something can have changed)."""
 DEFAULT_EXPECTED_S = 5.0
 """The expected duration of a job whose workflow has no history yet."""
 RETRY_BUSY_S = 5.0
@@ -130,6 +132,9 @@ class Fleet:
         self._expected: dict[str, tuple[float, float]] = {}
         self._token = f"fleet-{id(self):x}"
         self._wake = asyncio.Event()
+        self._seen_mark: tuple[int, int] | None = None
+        """The store's change mark as of the last routing's reads (None: never routed)."""
+        self._last_route = 0.0
 
     # -- lifecycle
 
@@ -149,8 +154,9 @@ class Fleet:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(TICK_S):
                         await self._wake.wait()
+                woken = self._wake.is_set()
                 self._wake.clear()
-                await self.tick()
+                await self.tick(woken=woken)
         finally:
             beat.cancel()
             tasks = [m.task for m in self.members if m.task is not None]
@@ -183,13 +189,20 @@ class Fleet:
 
     # -- one round
 
-    async def tick(self) -> None:
+    async def tick(self, *, woken: bool = True) -> None:
+        """Watch every server (cheap, no I/O while nothing changes); route when a server spoke
+        (``woken``), one changed state, the store was written, or the fallback is due."""
         now = time.monotonic()
+        changed = False
         for member in self.members:
-            await self._watch(member, now)
-        await self.route()
+            changed |= await self._watch(member, now)
+        mark = await self.store.call(self.store.change_mark)
+        if woken or changed or mark != self._seen_mark or now - self._last_route >= FALLBACK_TICK_S:
+            self._seen_mark, self._last_route = mark, now  # read before routing: a write during it routes again
+            await self.route()
 
-    async def _watch(self, member: Member, now: float) -> None:
+    async def _watch(self, member: Member, now: float) -> bool:
+        """True when the member changed in a way routing must see (started, back, evacuated)."""
         task = member.task
         if task is not None and task.done():
             exc = None if task.cancelled() else task.exception()
@@ -202,16 +215,22 @@ class Fleet:
         if member.task is None:
             if now >= member.busy_until:
                 self._start(member)
-            return
+                return True
+            return False
         if member.up:
+            changed = member.not_up_since is not None
             if member.evacuated or member.capabilities is None:
                 await self._on_back(member)
+                changed = True
             member.not_up_since = None
-            return
+            return changed
         if member.not_up_since is None:
             member.not_up_since = now
+            return True
         if not member.evacuated and now - member.not_up_since >= self.down_after_s:
             await self._evacuate(member)
+            return True
+        return False
 
     async def _on_back(self, member: Member) -> None:
         """A server answers (first time or after an outage): learn what it can run, drop stale copies."""
