@@ -24,6 +24,7 @@ if _TESTS not in sys.path:  # makes `import harness` work from any test folder
     sys.path.insert(0, _TESTS)
 
 from harness.comfy import ComfyServer, ensure_installed  # noqa: E402
+from harness.tmux import TmuxSession  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -71,3 +72,11 @@ def comfytui_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("COMFYTUI_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[TmuxSession]:
+    """A private tmux server (its own socket), 120x40, killed after the test."""
+    session = TmuxSession(tmp_path / "tmux.sock")
+    yield session
+    session.kill()

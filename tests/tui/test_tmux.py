@@ -16,13 +16,6 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.comfy, pytest.mark.tmux]
 
 
-@pytest.fixture
-def tmux(tmp_path: Path):
-    session = TmuxSession(tmp_path / "tmux.sock")
-    yield session
-    session.kill()
-
-
 def test_scripts_run_queue_progress_preview_history_and_a_clean_quit(tmux: TmuxSession, comfy_server, tmp_path: Path) -> None:
     # A private copy of the progress demo with a fresh seed, as the user's own workflow folder.
     flows = tmp_path / "flows"

@@ -19,13 +19,6 @@ COMFYTUI = str(REPO / ".venv" / "bin" / "comfytui")
 pytestmark = [pytest.mark.comfy, pytest.mark.tmux]
 
 
-@pytest.fixture
-def tmux(tmp_path: Path):
-    session = TmuxSession(tmp_path / "tmux.sock")
-    yield session
-    session.kill()
-
-
 def write_safetensors(path: Path, metadata: dict[str, str]) -> None:
     header = {"__metadata__": metadata, "model.diffusion_model.w": {"dtype": "F16", "shape": [2, 2], "data_offsets": [0, 8]}}
     raw = json.dumps(header).encode()

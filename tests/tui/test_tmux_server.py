@@ -22,13 +22,6 @@ pytestmark = [pytest.mark.podman, pytest.mark.tmux, pytest.mark.comfy]
 _names = itertools.count()
 
 
-@pytest.fixture
-def tmux(tmp_path: Path):
-    session = TmuxSession(tmp_path / "tmux.sock")
-    yield session
-    session.kill()
-
-
 def test_server_screen_starts_shows_phases_follows_logs_and_stop_asks(
     tmux: TmuxSession, podman_service: PodmanService, comfy_server, tmp_path: Path
 ) -> None:

@@ -26,13 +26,6 @@ COMFYTUI = REPO / ".venv" / "bin" / "comfytui"
 pytestmark = [pytest.mark.comfy, pytest.mark.tmux]
 
 
-@pytest.fixture
-def tmux(tmp_path: Path):
-    session = TmuxSession(tmp_path / "tmux.sock")
-    yield session
-    session.kill()
-
-
 def test_scripts_run_without_a_config_manages_the_local_comfyui_as_a_process(tmux: TmuxSession, tmp_path: Path) -> None:
     ensure_installed()
     home, base = tmp_path / "home", tmp_path / "comfy-base"
