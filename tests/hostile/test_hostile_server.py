@@ -13,13 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from hostile_comfy import HostileComfy
 
 from comfytui.core.comfy.jobs import JobState
 from comfytui.core.comfy.session import ComfySession, SessionUpdate
 from comfytui.core.config import Config, ReconnectSettings
-from harness.comfy import progress_prompt
+from harness.comfy import progress_prompt, sleep_prompt
 
 pytestmark = pytest.mark.comfy
 
@@ -61,6 +62,9 @@ def test_run_wait_finishes_its_job_through_every_fault(comfy_server, tmp_path: P
     workflow.write_text(json.dumps(progress_prompt(steps=8, delay=0.25, prefix="hostile")))
     home = tmp_path / "home"
     home.mkdir()
+    # Another client's job on the server: the run reads /queue (through the faults) to learn of it.
+    httpx.post(f"{comfy_server.url}/prompt", json={"prompt": sleep_prompt(1.0), "client_id": "someone-else"},
+               timeout=10).raise_for_status()
     with HostileComfy(comfy_server.url, faults=frozenset({"frames", "http"})) as hostile:
         proc = _run_cli("run", workflow, "--url", hostile.url, "--wait", "--json", "--out", tmp_path / "out", home=home)
     assert hostile.injected_frames >= 20, "the malformed burst was sent mid-job"

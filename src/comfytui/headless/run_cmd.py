@@ -19,7 +19,6 @@ from typing import Any
 from comfytui.core import paths
 from comfytui.core.comfy import events as ev
 from comfytui.core.comfy.jobs import Job, JobState
-from comfytui.core.comfy.journal import Journal
 from comfytui.core.comfy.session import ComfySession, SessionUpdate
 from comfytui.core.config import Config
 from comfytui.core.errors import EXIT_JOB_FAILED, EXIT_OK, ComfyTuiError, InputError, ServerUnreachable
@@ -80,7 +79,7 @@ async def _fleet_prompt(args: argparse.Namespace, members: list[tuple[str, Confi
     """Load and check the workflow against the first server that answers and can run it."""
     failure: ComfyTuiError | None = None
     for _name, cfg in members:
-        session = ComfySession(cfg, role="cli")
+        session = ComfySession(cfg, role="cli", restore=False)  # only its client is used
         try:
             await session.client.system_stats()
             return await prepare_prompt(args, session)
@@ -125,8 +124,8 @@ async def handle_run(args: argparse.Namespace, config: Config) -> int:
 
         return await run_on_fleet(args, config, members, *await _fleet_prompt(args, members))
 
-    # Only as many jobs as the resync reads from /history are restored (0: all of it).
-    session = ComfySession(config, role="cli", journal=Journal(restore_limit=config.ui.history_items or 1000))
+    # It follows only the jobs it queues: no resync, /system_stats or finished jobs it has no use for.
+    session = ComfySession(config, role="cli", own_jobs_only=True)
     # With --wait the websocket opens while the workflow is read: the handshake overlaps the local
     # work, and the socket is open before anything is queued, so no progress message is missed.
     # Without --wait a /system_stats checks the server instead. Either way an unreachable server

@@ -30,7 +30,7 @@ from comfytui.core.comfy import protocol
 from comfytui.core.comfy.client import ComfyClient, Submitted
 from comfytui.core.comfy.features import canonical_prompt_id
 from comfytui.core.comfy.jobs import Job, JobBook, JobState
-from comfytui.core.comfy.journal import Journal
+from comfytui.core.comfy.journal import Journal, JournalRecord
 from comfytui.core.comfy.stream import ComfyStream, backoff_delay
 from comfytui.core.config import Config
 from comfytui.core.errors import ComfyTuiError, ServerUnreachable
@@ -113,9 +113,17 @@ class ComfySession:
         clock: Callable[[], float] = time.time,
         follow_logs: bool = False,
         restore: bool = True,
+        own_jobs_only: bool = False,
     ) -> None:
         """``restore=False``: the journal's jobs are not read here; ``await restore_journal()`` later
-        (the dashboard does, off the event loop, after its first frame)."""
+        (the dashboard does, off the event loop, after its first frame).
+
+        ``own_jobs_only``: the session follows only the jobs this process queues (``comfytui run``),
+        so it reads no more than that needs: the journal's unfinished jobs only; no
+        ``/system_stats`` on connect; no ``/queue`` + ``/history`` resync on the first connect
+        while none of its jobs is unfinished (a reconnect still resyncs in full); and ``/queue``
+        again only when a ``status`` message's queue size disagrees with the book, or after a
+        job was queued with the socket down."""
         self.config = config
         self.client = client or ComfyClient(config.server)
         self._lock = _ClientIdLock()
@@ -129,6 +137,7 @@ class ComfySession:
         self.journal = journal if journal is not None else Journal()
         self.clock = clock
         self.follow_logs = follow_logs
+        self.own_jobs_only = own_jobs_only
         self.connection = ConnectionInfo(url=self.client.display_url)
         self.system_stats: dict[str, Any] = {}
         self.features: dict[str, Any] = {}
@@ -140,6 +149,8 @@ class ComfySession:
         """Frames and /queue, /history entries skipped as malformed since the session began."""
         self.malformed_reason = ""
         self._queue_dirty = asyncio.Event()
+        self._queue_unseen = False
+        """own_jobs_only: a job was queued with the socket down; /queue must be read."""
         self._settling: set[str] = set()
         self._journaled_finished: set[str] = set()
         self._seen_history: set[str] = set()
@@ -260,7 +271,8 @@ class ComfySession:
                 self._emit(event)
             case ev.Status():
                 self._apply(event)
-                self._queue_dirty.set()
+                if not self.own_jobs_only or self._queue_in_doubt(event.queue_remaining):
+                    self._queue_dirty.set()
             case ev.Executing(prompt_id=pid, node=None) if pid:
                 self._apply(event)
                 self._settle([pid])
@@ -279,10 +291,11 @@ class ComfySession:
 
     async def _on_connected(self, event: ev.Connected) -> None:
         version = self.connection.version
-        with contextlib.suppress(ComfyTuiError):
-            stats = await self.client.system_stats()
-            self.system_stats = stats.raw
-            version = stats.comfyui_version or version
+        if not self.own_jobs_only:  # a script has no use for the version; its jobs wait on this
+            with contextlib.suppress(ComfyTuiError):
+                stats = await self.client.system_stats()
+                self.system_stats = stats.raw
+                version = stats.comfyui_version or version
         self.connection = ConnectionInfo("connected", event.url, "", None, 0, version, event.via)
         down_since, self._down_since = self._down_since, None
         self._emit(event)
@@ -303,6 +316,9 @@ class ComfySession:
         candidates = {
             pid for pid, job in self.book.jobs.items() if not job.state.finished and pid not in self._submitting
         }
+        if self.own_jobs_only and not after_reconnect and not candidates and not self._submitting:
+            # Nothing of ours can have changed unseen: jobs queued from now on report on this socket.
+            return
         try:
             queue = await self.client.queue()
             history = await self.client.history(max_items=self.config.ui.history_items)
@@ -330,11 +346,22 @@ class ComfySession:
             else:
                 self._settle(vanished)
 
+    def _queue_in_doubt(self, queue_remaining: int) -> bool:
+        """Whether the server's queue size (pending + running) differs from the book's: a job of
+        another client came or went, or one of ours left without a word (deleted elsewhere). Jobs
+        whose POST is in flight may or may not be counted yet."""
+        unfinished = sum(1 for job in self.book.jobs.values() if not job.state.finished)
+        return not unfinished - len(self._submitting) <= queue_remaining <= unfinished
+
     async def _queue_refresher(self) -> None:
         while True:
             await self._queue_dirty.wait()
             await asyncio.sleep(QUEUE_REFRESH_DEBOUNCE_S)  # status messages come in pairs
             self._queue_dirty.clear()
+            if self.own_jobs_only and not self._queue_unseen and self.book.queue_remaining is not None \
+                    and not self._queue_in_doubt(self.book.queue_remaining):
+                continue  # the latest status agrees: the disagreement was a status that lagged a POST
+            self._queue_unseen = False
             await self.refresh_queue()
 
     async def refresh_queue(self) -> None:
@@ -402,11 +429,16 @@ class ComfySession:
 
     async def restore_journal(self) -> None:
         """The journal's jobs into the book, the store read in a thread (before ``run()``)."""
-        self._restore_journal(await asyncio.to_thread(self.journal.records, self.client.url))
+        self._restore_journal(await asyncio.to_thread(self._journal_records))
+
+    def _journal_records(self) -> list[Any]:
+        if self.own_jobs_only:  # finished jobs stay in the store: nothing here waits for them
+            return [JournalRecord(row) for row in self.journal.store.on_server(self.client.url)]
+        return self.journal.records(self.client.url)
 
     def _restore_journal(self, records: list[Any] | None = None) -> None:
         if records is None:
-            records = self.journal.records(self.client.url)
+            records = self._journal_records()
         for record in records[-self.book.max_finished :]:
             job = record.to_job(OWN_CLIENT_PREFIX)
             self.book.jobs[job.prompt_id] = job
@@ -440,6 +472,8 @@ class ComfySession:
         )
         self.book.track(job)
         self._submitting.add(prompt_id)
+        # queued while the socket is down (or not yet up): its messages may never reach us
+        unseen = self.connection.state != "connected"
         try:
             submitted: Submitted = await self.client.submit(
                 prompt,
@@ -459,7 +493,9 @@ class ComfySession:
             self.book.jobs[prompt_id] = dataclasses.replace(tracked, number=submitted.number)
         self.journal.submitted(self.book.jobs[prompt_id], self.client.url)
         self._emit(ev.QueueSnapshot((), ()), {prompt_id})
-        self._queue_dirty.set()
+        if not self.own_jobs_only or unseen or self.connection.state != "connected":
+            self._queue_unseen = self.own_jobs_only
+            self._queue_dirty.set()
         return self.book.jobs[prompt_id]
 
     def reconnect_now(self) -> None:
