@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import COMFYTUI, REPO, Result, clean_env, emit, quick_arg, server  # noqa: E402
+from _common import COMFYTUI, REPO, Result, clean_env, emit, keep_bytecode, quick_arg, server  # noqa: E402
 
 WORKFLOW = REPO / "bench" / "data" / "seeded.json"
 
@@ -38,16 +38,6 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
     if proc.returncode != 0:
         sys.exit(f"{cmd[0]} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     return wall, proc.stdout
-
-
-def keep_bytecode(env: dict[str, str], work: Path) -> dict[str, str]:
-    """Children keep their compiled bytecode between runs, as an installed program does. With
-    PYTHONDONTWRITEBYTECODE in the environment (this project's shells set it) every comfytui run
-    recompiled its own sources (~80 ms) while comfy-cli's site-packages had its .pyc files; one
-    cache folder for every side, filled by the warm-up runs, keeps the tree clean."""
-    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
-    return env
 
 
 def main() -> None:
