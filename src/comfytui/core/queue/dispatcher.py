@@ -61,6 +61,9 @@ class HistoryRecorder:
 
     WINDOW = 20
     """How many of the newest entries are read (and compared in the store)."""
+    MIN_GAP_S = 0.25
+    """Reads asked for in a flood start at least this far apart: a busy server's stream of
+    status messages costs a few /history reads a second, not one after another."""
 
     def __init__(self, store: Store, session: ComfySession, server: str) -> None:
         self.store = store
@@ -95,6 +98,7 @@ class HistoryRecorder:
                 self.on_recorded(fresh)
             if not self._again:
                 return
+            await asyncio.sleep(self.MIN_GAP_S)
 
     async def aclose(self) -> None:
         reader, self._reader = self._reader, None
