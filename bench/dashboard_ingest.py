@@ -86,6 +86,8 @@ async def with_dashboard(rounds: list[list[str]], url: str, home: Path) -> tuple
         started = time.perf_counter()
         go.set()
         await done.wait()
+        while app.session_render_pending:  # noqa: ASYNC110 - a flag, no event: the last changes wait for the render throttle
+            await asyncio.sleep(0.005)
         await pilot.pause()  # every posted message handled
         await pilot.wait_for_scheduled_animations()
         elapsed = time.perf_counter() - started

@@ -93,7 +93,12 @@ async def run(jobs: int, lines: int) -> tuple[list[Result], list[str]]:
         await pilot.pause()
         jobs_s = time.perf_counter() - started
         after_jobs = rss_mb()
-        print(f"... {jobs} jobs in {jobs_s:.0f}s, RSS {after_jobs:.0f} MB; now the log lines", flush=True)
+        from comfytui.tui.widgets.history_pane import HistoryTable
+
+        history_rows = app.query_one(HistoryTable).row_count
+        unfinished = sum(1 for j in app.session.book.jobs.values() if not j.state.finished)
+        print(f"... {jobs} jobs in {jobs_s:.0f}s, RSS {after_jobs:.0f} MB (History shows {history_rows} rows; the book "
+              f"holds {unfinished} unfinished: replays of a capture cut mid-job); now the log lines", flush=True)
         pane = app.query_one(LogPane)
         batch = 500
         early = None

@@ -61,7 +61,10 @@ async def test_queue_pane_names_each_jobs_server_and_filters_by_it(two_servers) 
         # beta's jobs go out through beta's own dispatcher (as a fleet daemon would), into the same store
         beta = asyncio.create_task(Dispatcher(servers[1][1], store=store).run())
         try:
+            done = {"alpha": new_job_id(), "beta": new_job_id()}
             await ops.enqueue(store, [
+                StoredJob(id=done["alpha"], server=a.url, label="done-alpha", prompt=sleep_prompt(0)),
+                StoredJob(id=done["beta"], server=b.url, label="done-beta", prompt=sleep_prompt(0)),
                 StoredJob(id=new_job_id(), server=a.url, label="on-alpha", prompt=sleep_prompt(12)),
                 StoredJob(id=new_job_id(), server=b.url, label="on-beta", prompt=sleep_prompt(12)),
                 StoredJob(id=new_job_id(), server=pool_key([a.url, b.url]), label="anywhere", prompt=sleep_prompt(1), held=True),
@@ -84,6 +87,13 @@ async def test_queue_pane_names_each_jobs_server_and_filters_by_it(two_servers) 
             assert list(shown(pane)) == ["anywhere"]
             pane.apply_filter("")
             assert set(shown(pane)) == {"on-alpha", "on-beta", "anywhere"}
+            # History names each finished job's server the same way and filters by name too
+            history = app.query_one(HistoryTable)
+            await wait_until(pilot, lambda: set(done.values()) <= set(history.rows), timeout=20, what="both quick jobs in History")
+            assert {name: str(history.get_row(pid)[6]) for name, pid in done.items()} == {"alpha": "alpha", "beta": "beta"}
+            history.apply_filter("server:beta")
+            await wait_until(pilot, lambda: done["beta"] in history.rows and done["alpha"] not in history.rows,
+                             what="History narrowed to beta's jobs")
             # a job running on another server than the current one is cancelled there, not here
             pane.table.move_cursor(row=pane.table.get_row_index(next(r.id for r in pane.rows if r.label.plain == "on-beta")))
             await pilot.press("c")

@@ -3,9 +3,10 @@ GPU feed, ``/system_stats`` poller), owns the long-lived workers so they survive
 renders the session's state, and turns keys into intents.
 
 The session and the lifecycle manager call our listeners on the event loop; the listeners only
-post typed messages. Messages of one kind that pile up behind each other are merged by Textual
-(``Message.can_replace``), so a flood of progress events costs one render of the Queue pane, not one
-per event.
+post typed messages. The session's listener notes what changed and posts one ``SessionChanged``
+per render, at most every ``RENDER_S`` (its handler renders the latest state), so a flood of
+websocket frames costs a few messages and renders, not one each. Other messages of one kind that
+pile up behind each other are merged by Textual (``Message.can_replace``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from comfytui.core.comfy import events as ev
 from comfytui.core.comfy.jobs import JobState
@@ -31,11 +31,11 @@ from comfytui.core.comfy.stats import StatsSample, SystemStatsPoller
 from comfytui.core.config import Config
 from comfytui.core.errors import ComfyTuiError
 from comfytui.core.gpu.feed import GpuFeed
-from comfytui.core.gpu.sampler import GpuSampler
 from comfytui.core.workflows.library import WorkflowEntry
 from comfytui.tui.services import Services, changes_server
 from comfytui.tui.theme import register_themes
 from comfytui.tui.widgets.devices_pane import DevicesPane
+from comfytui.tui.widgets.footer import Footer
 from comfytui.tui.widgets.history_pane import HistoryPane, HistoryTable
 from comfytui.tui.widgets.log_pane import LogPane
 from comfytui.tui.widgets.preview_pane import PreviewPane
@@ -45,17 +45,27 @@ from comfytui.tui.widgets.status_line import StatusLine
 from comfytui.tui.widgets.workflows_pane import WorkflowList
 
 if TYPE_CHECKING:
+    from comfytui.core.gpu.sampler import GpuSampler
     from comfytui.core.lifecycle.events import LifecycleEvent
 
-# Start-up time: the lifecycle package (podman, process backends), the screens and the podman
-# socket lookup are imported where first used, not here: the first frame needs none of them.
+# Start-up time: the lifecycle package (podman, process backends), the screens, the podman
+# socket lookup and the GPU sampler (built by the feed's first sample) are imported where first
+# used, not here: the first frame needs none of them.
 
 DEVICE_POLL_S = 3.0
 DEVICE_IDLE_POLL_S = 15.0
 """/system_stats and NVML while no job runs and no full screen (GPU, Server...) is open: an idle
 server's numbers barely move. A server going down shows at once anyway (the websocket drops)."""
-JOBS_RENDER_S = 0.1
-"""The job panes render at most ~10 times a second, however fast the messages come."""
+RENDER_S = 0.1
+"""The session's state (jobs, header, ComfyUI's log) renders at most ~10 times a second, however
+fast the websocket's messages come."""
+
+
+def _nvml_sampler(config: Config) -> GpuSampler:
+    """The sampler on the real pynvml, configured by ``config.gpu``."""
+    from comfytui.core.gpu.sampler import GpuSampler
+
+    return GpuSampler(config.gpu)
 
 
 class _PodmanNamesLater:
@@ -83,25 +93,11 @@ class _PodmanNamesLater:
 # -- what the listeners post (each merges with a queued one of its kind)
 
 
-class JobsChanged(Message):
-    """Jobs changed; ``history`` when one of them finished (the History pane needs a render too)."""
-
-    def __init__(self, history: bool) -> None:
-        super().__init__()
-        self.history = history
+class SessionChanged(Message):
+    """Jobs, the connection or ComfyUI's log changed: the app renders what did (``_dirty``)."""
 
     def can_replace(self, message: Message) -> bool:
-        if isinstance(message, JobsChanged):
-            message.history |= self.history  # the newer message carries this one's news on
-            return True
-        return False
-
-
-class ConnectionChanged(Message):
-    """The connection state or the queue size changed."""
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, ConnectionChanged)
+        return isinstance(message, SessionChanged)
 
 
 class PreviewArrived(Message):
@@ -195,6 +191,10 @@ class ComfyTuiApp(App[int]):
         """``gpu_sampler``: the NVML sampler to use (tests pass one on ``FakeNvml``); by default
         one on the real pynvml, configured by ``config.gpu``."""
         super().__init__()
+        # The theme before the first stylesheet parse: set in on_mount it re-parsed every rule.
+        register_themes(self)
+        if config.ui.theme in self.available_themes:
+            self.theme = config.ui.theme
         self._restore_later = session is None
         """Our own session reads its journal after the first frame (10,000 stored jobs: ~0.2 s)."""
         session = session or ComfySession(config, role="dashboard", follow_logs=True, restore=False)
@@ -202,7 +202,7 @@ class ComfyTuiApp(App[int]):
             config=config,
             session=session,
             gpu_feed=GpuFeed(
-                gpu_sampler or GpuSampler(config.gpu),
+                gpu_sampler or (lambda: _nvml_sampler(config)),
                 container_names=_PodmanNamesLater(config.container.socket),
                 idle_interval_s=DEVICE_IDLE_POLL_S,
             ),
@@ -219,11 +219,19 @@ class ComfyTuiApp(App[int]):
         self._service_line: str | None = None
         self.servers, self.server_name = self._fleet_of(config, servers)
         """The fleet's servers (name, config) the strip shows, and the current one's name."""
-        self._jobs_rendered_at = 0.0
-        self._jobs_pending: bool | None = None
+        self._dirty: set[str] = set()
+        """What changed in the session since its last render: "jobs", "connection", "logs"."""
+        self._render_queued = False
+        """A ``SessionChanged`` or the throttle's timer is on its way: it renders ``_dirty``."""
+        self._rendered_at = 0.0
+        self._log_backlog: list[tuple[str, str]] = []
+        """ComfyUI's log lines not rendered yet."""
+        self._history_news = False
+        """A job finished since the last render: History renders too."""
+        self._preview_queued = False
+        """A ``PreviewArrived`` is waiting: its handler shows the latest frame."""
         self._tick_timer: Any = None
         """The 1 s elapsed/ETA tick: paused while no job runs (an idle dashboard must not wake)."""
-        """A job render waiting for the throttle timer (its ``history`` flag), None when none."""
 
     @property
     def config(self) -> Config:
@@ -264,16 +272,13 @@ class ComfyTuiApp(App[int]):
             yield QueuePane(services, self.servers, id="queue")
             yield PreviewPane(self.config.ui.image_protocol, self.config.ui.preview_max_fps, id="preview")
         with Horizontal(id="middle-row"):
-            yield HistoryPane(services, id="history")
+            yield HistoryPane(services, self.servers, id="history")
             with Vertical(id="side"):
                 yield DevicesPane(services.gpu_feed, services.managed_container, id="devices")
         yield LogPane(self.config.ui.log_lines, id="logs")
         yield Footer()
 
     def on_mount(self) -> None:
-        register_themes(self)
-        if self.config.ui.theme in self.available_themes:
-            self.theme = self.config.ui.theme
         self.session.add_listener(self._on_session_update)
         self._render_connection()
         self._render_jobs(history=not self._restore_later)  # History: after the first frame
@@ -347,24 +352,43 @@ class ComfyTuiApp(App[int]):
     # -- core -> messages (listeners run on the event loop and only post)
 
     def _on_session_update(self, update: SessionUpdate) -> None:
+        # Called for every websocket message: it notes what changed and posts at most one message
+        # per render (a Textual message costs more than the session's whole handling of a frame).
         event = update.event
         if isinstance(event, ev.Connected | ev.Disconnected | ev.Status):
-            self.post_message(ConnectionChanged())
+            self._changed("connection")
             if isinstance(event, ev.Connected):
                 self.services.stats_poller.poke()  # fresh numbers for the Devices pane at once
         elif isinstance(event, ev.PreviewImage):
             self.frames_seen += 1
-            self.post_message(PreviewArrived())
+            if not self._preview_queued:  # the preview pane keeps its own frame rate
+                self._preview_queued = self.post_message(PreviewArrived())
         elif isinstance(event, ev.LogEntries):
-            self.post_message(LogsArrived([(e.time, e.message) for e in event.entries]))
+            self._log_backlog.extend((e.time, e.message) for e in event.entries)
+            self._changed("logs")
         if isinstance(event, ev.Malformed):
-            self.post_message(ConnectionChanged())  # the header counts skipped messages
+            self._changed("connection")  # the header counts skipped messages
         if update.changed:
-            book = self.session.book
-            finished = any((job := book.get(pid)) is None or job.state.finished for pid in update.changed)
-            self.post_message(JobsChanged(history=finished))
+            if not self._history_news:
+                book = self.session.book
+                self._history_news = any((job := book.get(pid)) is None or job.state.finished for pid in update.changed)
+            self._changed("jobs")
             self._toast_failures(update.changed)
             self._alert_job_ends(update.changed)
+
+    def _changed(self, part: str) -> None:
+        """``part`` of the session's state changed. At most RENDER_S apart: a burst of progress
+        messages would otherwise repaint the panes once per message. The first change renders at
+        once (keys stay snappy); later ones in the window fold into one render by a timer."""
+        self._dirty.add(part)
+        if self._render_queued:
+            return
+        wait = self._rendered_at + RENDER_S - time.monotonic()
+        if wait > 0:
+            self._render_queued = True
+            self.set_timer(wait, self._render_session)
+        else:
+            self._render_queued = self.post_message(SessionChanged())
 
     def _toast_failures(self, changed: Iterable[str]) -> None:
         """A job of ours that this session saw queued or running and that failed gets a toast: the
@@ -393,30 +417,29 @@ class ComfyTuiApp(App[int]):
         except NoMatches:
             pass  # the app is shutting down and its widgets are gone
 
-    def on_jobs_changed(self, message: JobsChanged) -> None:
-        # At most JOBS_RENDER_S apart: a burst of progress messages would otherwise repaint the
-        # job panes once per message. The first change renders at once (keys stay snappy); later
-        # ones in the window fold into one render when the one-shot timer fires.
-        if self._jobs_pending is not None:
-            self._jobs_pending |= message.history
-            return
-        wait = self._jobs_rendered_at + JOBS_RENDER_S - time.monotonic()
-        if wait <= 0:
-            self._jobs_rendered_at = time.monotonic()
-            self._render(self._render_jobs, message.history)
-            return
-        self._jobs_pending = message.history
-        self.set_timer(wait, self._render_pending_jobs)
+    @property
+    def session_render_pending(self) -> bool:
+        """A change of the session's state is not rendered yet (it will be within RENDER_S)."""
+        return self._render_queued
 
-    def _render_pending_jobs(self) -> None:
-        history, self._jobs_pending = self._jobs_pending, None
-        self._jobs_rendered_at = time.monotonic()
-        self._render(self._render_jobs, bool(history))
+    def on_session_changed(self, _message: SessionChanged) -> None:
+        self._render_session()
 
-    def on_connection_changed(self, _message: ConnectionChanged) -> None:
-        self._render(self._render_connection)
+    def _render_session(self) -> None:
+        self._render_queued = False
+        self._rendered_at = time.monotonic()
+        dirty, self._dirty = self._dirty, set()
+        if "connection" in dirty:
+            self._render(self._render_connection)
+        if "logs" in dirty and self._log_backlog:
+            lines, self._log_backlog = self._log_backlog, []
+            self._render(lambda: self.dashboard.query_one(LogPane).add("comfyui", lines))
+        if "jobs" in dirty:
+            history, self._history_news = self._history_news, False
+            self._render(self._render_jobs, history)
 
     def on_preview_arrived(self, _message: PreviewArrived) -> None:
+        self._preview_queued = False
         self._render(self._render_preview)
 
     def on_logs_arrived(self, message: LogsArrived) -> None:
@@ -726,8 +749,12 @@ class ComfyTuiApp(App[int]):
             lambda: self.dashboard.query_one(QueuePane).set_dispatch_line(self.dispatch.line if self.dispatch else "")
         )
         # jobs recorded from /history (fast foreign ones the session never saw) show in History
-        self.dispatch.on_recorded = lambda _ids: self.post_message(JobsChanged(history=True))
+        self.dispatch.on_recorded = self._on_jobs_recorded
         self.run_dispatch()
+
+    def _on_jobs_recorded(self, _ids: object) -> None:
+        self._history_news = True
+        self._changed("jobs")
 
     @work(exclusive=True, group="dispatch", exit_on_error=False, description="sending the local queue")
     async def run_dispatch(self) -> None:
@@ -750,8 +777,6 @@ class ComfyTuiApp(App[int]):
     def _alert_job_ends(self, changed: Iterable[str]) -> None:
         """The bell and a desktop notification (``[notify] bell`` / ``desktop``) for a job of
         ours that ended while the user was not looking: terminal unfocused or another screen up."""
-        from comfytui.tui.terminal_notify import job_end_output
-
         watching = getattr(self, "_alert_watch", None)
         if watching is None:
             watching = self._alert_watch = set()
@@ -767,6 +792,8 @@ class ComfyTuiApp(App[int]):
             watching.discard(pid)
             if self.app_focus and self.screen_stack and self.screen is self.dashboard:
                 continue
+            from comfytui.tui.terminal_notify import job_end_output
+
             label = job.label or pid[:8]
             output = job_end_output(self.config.notify, str(job.state), "comfytui", f"{label}: {job.state}")
             self.alerts_sent = [*getattr(self, "alerts_sent", []), (pid, str(job.state), output)]

@@ -3,6 +3,7 @@
 A UI (the dashboard, the GPU screen) or the headless ``gpu --watch`` owns one feed::
 
     feed = GpuFeed(GpuSampler(config.gpu), container_names=PodmanNames(sockets))
+    feed = GpuFeed(lambda: GpuSampler(config.gpu))  # or: the sampler (and its module) made on first use
     unsubscribe = feed.subscribe(on_snapshot)   # called on the event loop after every sample
     feed.start()                                # sample every interval in an asyncio task
     feed.set_live(False)                        # idle: sample every idle_interval_s instead (if set)
@@ -22,10 +23,12 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from comfytui.core.gpu.containers import match_container
-from comfytui.core.gpu.sampler import GpuSampler, GpuSnapshot
+
+if TYPE_CHECKING:  # the sampler's module is imported by whoever builds a sampler (start-up time)
+    from comfytui.core.gpu.sampler import GpuSampler, GpuSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ NAME_LOOKUP_EVERY_S = 30.0
 ContainerNameSource = Callable[[], Awaitable[Mapping[str, str]]]
 """``await source()`` → {container id: name}; ``containers.PodmanNames`` is the real one."""
 
-Listener = Callable[[GpuSnapshot], None]
+Listener = Callable[["GpuSnapshot"], None]
 
 
 def name_containers(snapshot: GpuSnapshot, names: Mapping[str, str]) -> GpuSnapshot:
@@ -60,12 +63,14 @@ def name_containers(snapshot: GpuSnapshot, names: Mapping[str, str]) -> GpuSnaps
 class GpuFeed:
     """One sampler for the whole app, its latest snapshot, and who wants to hear of new ones."""
 
-    def __init__(self, sampler: GpuSampler, *, container_names: ContainerNameSource | None = None,
+    def __init__(self, sampler: GpuSampler | Callable[[], GpuSampler], *, container_names: ContainerNameSource | None = None,
                  lookup_every_s: float = NAME_LOOKUP_EVERY_S, clock: Callable[[], float] = time.monotonic,
                  idle_interval_s: float | None = None) -> None:
         """``idle_interval_s``: the loop's slower period while not ``live`` (nothing runs, nobody
-        watches the GPU view); None samples every ``interval_s`` always."""
-        self.sampler = sampler
+        watches the GPU view); None samples every ``interval_s`` always. ``sampler``: the sampler,
+        or a function that makes it when it is first needed (the dashboard: after its first frame)."""
+        self._sampler: GpuSampler | None = sampler if hasattr(sampler, "sample") else None  # type: ignore[assignment]
+        self._make_sampler = None if self._sampler is not None else sampler
         self.idle_interval_s = idle_interval_s
         self.live = True
         self._wake: asyncio.Event | None = None
@@ -81,6 +86,12 @@ class GpuFeed:
         self._names_looked_up_at = float("-inf")
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def sampler(self) -> GpuSampler:
+        if self._sampler is None:
+            self._sampler = self._make_sampler()  # type: ignore[misc]
+        return self._sampler
 
     @property
     def interval_s(self) -> float:
@@ -174,7 +185,8 @@ class GpuFeed:
                 await task
             except asyncio.CancelledError:
                 pass
-        await self.sampler.close()
+        if self._sampler is not None:  # never made: nothing to shut down
+            await self._sampler.close()
         close = getattr(self.container_names, "close", None)
         if callable(close):
             close()

@@ -229,6 +229,32 @@ class HistoryFilter:
     offset: int = 0
 
 
+def _history_where(q: HistoryFilter) -> tuple[str, list[Any]]:
+    """``Store.history``'s WHERE clause for ``q`` and its parameters."""
+    clauses = ["state IN ('success','error','interrupted','cancelled','lost')"]
+    params: list[Any] = []
+    if q.status:
+        clauses = [f"state IN ({','.join('?' * len(q.status))})"]
+        params += list(q.status)
+    if q.server:
+        clauses.append("server = ?")
+        params.append(server_key(q.server))
+    if q.since is not None:
+        clauses.append("ended_at >= ?")
+        params.append(q.since)
+    if q.until is not None:
+        clauses.append("ended_at < ?")
+        params.append(q.until)
+    if q.foreign is not None:
+        clauses.append("foreign_job = ?")
+        params.append(int(q.foreign))
+    if q.text:
+        clauses.append("(id LIKE ? ESCAPE '\\' OR label LIKE ? ESCAPE '\\' OR batch LIKE ? ESCAPE '\\' OR source LIKE ? ESCAPE '\\')")
+        like = "%" + q.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params += [like] * 4
+    return " AND ".join(clauses), params
+
+
 class Store:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or paths.state_dir() / "comfytui.db"
@@ -386,29 +412,14 @@ class Store:
     def history(self, query: HistoryFilter | None = None) -> list[StoredJob]:
         """Finished jobs, newest first."""
         q = query or HistoryFilter()
-        clauses = ["state IN ('success','error','interrupted','cancelled','lost')"]
-        params: list[Any] = []
-        if q.status:
-            clauses = [f"state IN ({','.join('?' * len(q.status))})"]
-            params += list(q.status)
-        if q.server:
-            clauses.append("server = ?")
-            params.append(server_key(q.server))
-        if q.since is not None:
-            clauses.append("ended_at >= ?")
-            params.append(q.since)
-        if q.until is not None:
-            clauses.append("ended_at < ?")
-            params.append(q.until)
-        if q.foreign is not None:
-            clauses.append("foreign_job = ?")
-            params.append(int(q.foreign))
-        if q.text:
-            clauses.append("(id LIKE ? ESCAPE '\\' OR label LIKE ? ESCAPE '\\' OR batch LIKE ? ESCAPE '\\' OR source LIKE ? ESCAPE '\\')")
-            like = "%" + q.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            params += [like] * 4
-        sql = f"SELECT * FROM jobs WHERE {' AND '.join(clauses)} ORDER BY ended_at DESC LIMIT ? OFFSET ?"
+        where, params = _history_where(q)
+        sql = f"SELECT * FROM jobs WHERE {where} ORDER BY ended_at DESC LIMIT ? OFFSET ?"
         return [_row_to_job(r) for r in self._query(sql, [*params, q.limit, q.offset])]
+
+    def history_count(self, query: HistoryFilter | None = None) -> int:
+        """How many finished jobs ``query`` matches, whatever its limit and offset."""
+        where, params = _history_where(query or HistoryFilter())
+        return int(self._query(f"SELECT count(*) FROM jobs WHERE {where}", params)[0][0])
 
     def jobs_for(self, server: str, *, dispatched_only: bool = True, limit: int = 1000) -> list[StoredJob]:
         """Our jobs that reached the server, oldest first (what a session restores)."""

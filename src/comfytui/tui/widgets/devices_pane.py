@@ -8,14 +8,16 @@ Without NVML the pane shows the server's devices and the reason NVML is unavaila
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.widgets import Static
 
-from comfytui.core.gpu.feed import GpuFeed
-from comfytui.core.gpu.sampler import GpuSnapshot
 from comfytui.tui.widgets.gpu_panel import pane_text, text_height
+
+if TYPE_CHECKING:
+    from comfytui.core.gpu.feed import GpuFeed
+    from comfytui.core.gpu.sampler import GpuSnapshot
 
 
 def cpu_only_view(stats: dict[str, Any] | None) -> tuple[dict[str, Any] | None, Text]:

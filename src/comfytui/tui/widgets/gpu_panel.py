@@ -7,15 +7,17 @@ The data comes from the app's one ``GpuFeed`` (``core/gpu/feed.py``), handed to 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from comfytui.core.gpu.sampler import GpuInfo, GpuProcess, GpuSnapshot
 from comfytui.tui.format import size
+
+if TYPE_CHECKING:  # the sampler's module loads with the GPU feed's first sample, after the first frame
+    from comfytui.core.gpu.sampler import GpuInfo, GpuProcess, GpuSnapshot
 
 # ---------------------------------------------------------------------------------------------
 # pure rendering helpers

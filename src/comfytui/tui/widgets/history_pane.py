@@ -3,7 +3,8 @@ of comfytui and ComfyUI), newest first, with status, duration, outputs or error,
 
 ``/`` filters (free text on id, label, batch and file; ``status:error``, ``server:HOST``,
 ``since:2h`` / ``since:2024-05-01`` words), ``f`` cycles the status shown, ``o`` the sort order.
-One DataTable row per job and no widget per row: 10,000 jobs scroll like 10.
+One DataTable row per job and no widget per row; the pane holds the newest ``HISTORY_ROWS`` jobs
+that match (the filter searches the whole store), and its title says when there are more.
 ``R`` queues a job again as it was (new seeds when its workflow says randomize), ``E`` opens it
 in the parameter form first.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -28,14 +29,28 @@ from comfytui.core.comfy.journal import error_to_dict, outputs_to_lists
 from comfytui.core.errors import InputError
 from comfytui.core.store.db import FINISHED, StoredJob, server_key
 from comfytui.tui.format import STATE_GLYPHS, STATE_STYLES, clock, duration, origin
-from comfytui.tui.widgets.job_filter import parse_filter, server_part
+from comfytui.tui.widgets.job_filter import (
+    fleet_names,
+    parse_filter,
+    server_label,
+    server_matches,
+    server_part,
+)
 from comfytui.tui.widgets.queue_pane import job_cell, stored_cell
 from comfytui.tui.widgets.tables import SyncedTable, selected_key, sync_rows
 
 if TYPE_CHECKING:
     from comfytui.tui.services import Services
 
-HISTORY_LIMIT = 10_000
+HISTORY_ROWS = 1_000
+"""The newest this many matching jobs are shown (and sorted by ``S``): a row with its cells costs
+~8 KB, and 10,000 of them were most of a long-running dashboard's memory (bench/logs_memory.py)."""
+SERVER_SCAN_LIMIT = 10_000
+"""With ``server:PART`` (matched here, not by the store), this many of the newest are read first."""
+RENDER_CACHE = {"_cell_render_cache": 2_000, "_row_render_cache": 200, "_line_cache": 200}
+"""Textual's DataTable keeps up to 10,000 rendered cells and 1,000 rows and lines, keyed by a
+counter that each change of the table bumps: with jobs finishing, stale renders fill them to the
+brim (MBs). A pane shows a few hundred cells; these keep several screens of them."""
 RELOAD_EVERY_S = 1.0
 """While jobs finish, the store is read again at most this often; in between, the jobs that
 finished in the session are applied to the rows already shown (what the store would answer)."""
@@ -65,15 +80,21 @@ class HistoryTable(SyncedTable):
             super().__init__()
             self.prompt_id = prompt_id
 
-    def __init__(self, services: Services | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, services: Services | None = None, server_names: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.services = services
+        self.server_names = server_names
+        """A fleet's servers (store key → configured name): the server column shows names."""
         self.filter_text = ""
         self.status_filter: str | None = None
         self.sort = "newest"
         self.jobs: dict[str, StoredJob] = {}
         """The rows shown, by id (from the store)."""
         self.loaded = 0
+        self.matching = 0
+        """How many jobs in the store match the filter (``loaded`` of them are shown)."""
         self._book: JobBook | None = None
         self._cells: dict[str, tuple[Any, ...]] = {}
         """Each shown row's cells, with the stored and live job they were made from."""
@@ -86,6 +107,10 @@ class HistoryTable(SyncedTable):
         self._reload_due: Any = None
         self._reloaded_at = float("-inf")
         self._title: tuple[str, str | None] = ("", None)
+        for name, size in RENDER_CACHE.items():
+            cache = getattr(self, name, None)
+            if cache is not None and hasattr(cache, "maxsize"):
+                cache.maxsize = size
 
     def on_mount(self) -> None:
         self.add_columns("", "status", "job", "duration", "finished", "outputs", "server")
@@ -95,8 +120,11 @@ class HistoryTable(SyncedTable):
     def pane(self) -> Any:
         return self.parent if isinstance(self.parent, HistoryPane) else self
 
-    def _set_title(self, count: int) -> None:
-        title = f"History [3] · {count}"
+    def _set_title(self, count: int, matching: int | None = None) -> None:
+        if matching is not None and matching > count:
+            title = f"History [3] · newest {count:,} of {matching:,}"
+        else:
+            title = f"History [3] · {count}"
         if self.status_filter:
             title += f" · {self.status_filter}"
         if self.filter_text:
@@ -204,9 +232,14 @@ class HistoryTable(SyncedTable):
                 ))
             elif row.state in ("queued", "pending", "running", "lost"):
                 by_id[job.prompt_id] = dataclasses.replace(row, **outcome)
+        self.matching += len(added)
         merged = added + list(by_id.values())  # new rows first among equal sort keys
+        # the newest rows are the ones kept, whatever the pane's order
+        if self.sort != "newest" and len(merged) > HISTORY_ROWS:
+            merged.sort(key=SORTS["newest"])
+            merged = merged[:HISTORY_ROWS]
         merged.sort(key=SORTS[self.sort])
-        return merged[:HISTORY_LIMIT]
+        return merged[:HISTORY_ROWS]
 
     def _show_rows(self, jobs: list[StoredJob], book: JobBook) -> None:
         self.jobs = {j.id: j for j in jobs}
@@ -223,23 +256,32 @@ class HistoryTable(SyncedTable):
             del cells[stale]
         sync_rows(self, [j.id for j in jobs], rows, follow_top=self.sort == "newest")
         self.loaded = len(jobs)
-        self._set_title(len(jobs))
+        self._set_title(len(jobs), self.matching)
 
     @work(exclusive=True, group="history-load", exit_on_error=False, description="reading the history")
     async def reload(self) -> None:
         services = self.services
         if services is None or services.store is None:
             return
+        part = server_part(self.filter_text)
+        part = part if part and "://" not in part else None
         try:
-            query = parse_filter(self.filter_text, self.status_filter)
+            query = parse_filter(self.filter_text, self.status_filter, limit=SERVER_SCAN_LIMIT if part else HISTORY_ROWS)
         except InputError as exc:
             self.notify(str(exc), severity="warning")
             return
         asked_at = self._seq
-        jobs = await services.store.call(services.store.history, query)
-        part = server_part(self.filter_text)
-        if part and "://" not in part:
-            jobs = [j for j in jobs if part.lower() in j.server.lower()]
+        store = services.store
+
+        def read() -> tuple[list[StoredJob], int]:
+            jobs = store.history(query)
+            return jobs, len(jobs) if part or len(jobs) < query.limit else store.history_count(query)
+
+        jobs, self.matching = await store.call(read)
+        if part:
+            jobs = [j for j in jobs if server_matches(part, j.server, self.server_names)]
+            self.matching = len(jobs)
+            del jobs[HISTORY_ROWS:]
         if self.sort != "newest":
             jobs.sort(key=SORTS[self.sort])
         book = self._book or services.session.book
@@ -256,8 +298,7 @@ class HistoryTable(SyncedTable):
             del self._applied[pid]
             self._applied_seq.pop(pid, None)
 
-    @staticmethod
-    def _stored_row(job: StoredJob, live: Job | None) -> tuple[Text, Text, Text, str, str, Text, Text]:
+    def _stored_row(self, job: StoredJob, live: Job | None) -> tuple[Text, Text, Text, str, str, Text, Text]:
         state = JobState(job.state) if job.state in JobState.__members__.values() else JobState.LOST
         style = STATE_STYLES[state]
         status = Text(job.state, style=style)
@@ -272,7 +313,7 @@ class HistoryTable(SyncedTable):
         ended = clock(job.ended_at)
         if job.ended_at and time.strftime("%Y%m%d", time.localtime(job.ended_at)) != time.strftime("%Y%m%d"):
             ended = time.strftime("%m-%d %H:%M", time.localtime(job.ended_at))
-        server = Text(job.server.split("://", 1)[-1])
+        server = Text(server_label(job.server, self.server_names))
         if job.foreign:
             server.append(" foreign", style="italic yellow")
         return Text(STATE_GLYPHS[state], style=style), status, stored_cell(job), duration(job.duration_s), ended, outputs, server
@@ -378,13 +419,14 @@ class HistoryPane(Vertical):
     """
     BINDINGS = [Binding("escape", "close_filter", "Close filter", show=False)]
 
-    def __init__(self, services: Services | None = None, **kwargs: Any) -> None:
+    def __init__(self, services: Services | None = None, servers: list[tuple[str, Any]] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.services = services
+        self.server_names = fleet_names(servers)
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: text status:error server:host since:2h (Enter applies, Esc closes)", id="history-filter")
-        yield HistoryTable(self.services, id="history-table")
+        yield HistoryTable(self.services, self.server_names, id="history-table")
 
     def on_mount(self) -> None:
         self.border_title = "History [3]"

@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from comfytui.core.errors import InputError
 from comfytui.core.queue.fleet import is_pool
-from comfytui.core.store.db import FINISHED, HistoryFilter
+from comfytui.core.store.db import FINISHED, HistoryFilter, server_key
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -70,6 +71,14 @@ def server_part(text: str) -> str | None:
         if key == "server" and sep and value:
             return value
     return None
+
+
+def fleet_names(servers: Sequence[tuple[str, Any]] | None) -> dict[str, str] | None:
+    """A fleet's servers as store key → configured name (``servers``: (name, Config) pairs);
+    None with one server, where panes show no names."""
+    if not servers or len(servers) < 2:
+        return None
+    return {server_key(config.server.url): name for name, config in servers}
 
 
 def server_label(server: str, names: Mapping[str, str] | None = None) -> str:

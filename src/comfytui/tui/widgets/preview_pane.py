@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image as PILImage
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -19,11 +18,16 @@ from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import Static
 
-from comfytui.tui.images import FrameImage, RenderedFrame, image_class, renderer_name, text_renderable
+from comfytui.tui.images import FrameImage, RenderedFrame, image_class, renderer_name, text_renderer
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
 
 
 def decode_image(data: bytes) -> PILImage.Image:
     """The frame as a loaded Pillow image (blocking: call it in a thread)."""
+    from PIL import Image as PILImage  # Pillow loads with the first frame, not before the dashboard's
+
     picture = PILImage.open(io.BytesIO(data))
     picture.load()
     return picture
@@ -54,9 +58,11 @@ class PreviewPane(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="preview-caption")
-        renderable = text_renderable(self.protocol)
-        cls = image_class(self.protocol)
-        image = FrameImage(renderable, id="preview-image") if renderable else cls(None, id="preview-image") if cls else None
+        # The text renderers' classes (and Pillow) are imported by the first frame's render, in its
+        # thread; only TGP and sixel need textual_image's widget now.
+        renderer = text_renderer(self.protocol)
+        cls = None if renderer else image_class(self.protocol)
+        image = FrameImage(renderer, id="preview-image") if renderer else cls(None, id="preview-image") if cls else None
         if image is not None:
             image.display = False
             yield image

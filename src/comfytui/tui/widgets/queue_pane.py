@@ -30,7 +30,13 @@ from comfytui.core.comfy.jobs import Job, JobBook, JobState
 from comfytui.core.errors import ComfyTuiError, InputError
 from comfytui.core.store.db import LOCAL, PRIORITY_NAMES, StoredJob, server_key
 from comfytui.tui.format import STATE_GLYPHS, duration, job_label
-from comfytui.tui.widgets.job_filter import parse_filter, server_label, server_matches, server_part
+from comfytui.tui.widgets.job_filter import (
+    fleet_names,
+    parse_filter,
+    server_label,
+    server_matches,
+    server_part,
+)
 from comfytui.tui.widgets.tables import SyncedTable, selected_key, sync_rows
 
 if TYPE_CHECKING:
@@ -43,6 +49,18 @@ ROW_STYLES = {"running": "bold", "pending": "", "local": "cyan", "held": "yellow
 ROW_KINDS = ("running", "pending", "foreign", "local", "held")
 SERVER_WIDTH = 12
 """The server column's widest name (cut with …): the pane keeps its room at 80 columns."""
+
+
+IDLE_TEXT = Text("idle: nothing running", style="dim")
+
+
+def set_text(static: Static, text: str | Text) -> None:
+    """Show ``text`` in one of the pane's fixed-size lines (CSS gives each a height and width):
+    nothing when it is already shown, and never a layout pass (which re-arranges and repaints the
+    whole screen) since the line's size does not follow its text."""
+    if static.content == text:
+        return
+    static.update(text, layout=False)
 
 
 def job_cell(job: Job) -> Text:
@@ -152,7 +170,7 @@ class QueuePane(Vertical):
     QueuePane .bar-label { width: 6; color: $text-muted; }
     QueuePane ProgressBar { width: 1fr; }
     QueuePane ProgressBar Bar { width: 1fr; }
-    QueuePane .bar-info { width: 24; padding-left: 1; }
+    QueuePane .bar-info { width: 24; height: 1; padding-left: 1; }
     QueuePane #queue-banner { height: 1; color: $text-muted; }
     QueuePane #queue-banner.-paused { color: $warning; text-style: bold; }
     QueuePane DataTable { height: 1fr;  scrollbar-size-horizontal: 0; }
@@ -179,9 +197,7 @@ class QueuePane(Vertical):
     def __init__(self, services: Services | None = None, servers: list[tuple[str, Config]] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.services = services
-        self.server_names: dict[str, str] | None = (
-            {server_key(config.server.url): name for name, config in servers} if servers and len(servers) > 1 else None
-        )
+        self.server_names = fleet_names(servers)
         """A fleet's servers (store key → configured name); None with one server: no server column."""
         self.pool: str | None = None
         if self.server_names:
@@ -280,7 +296,7 @@ class QueuePane(Vertical):
             if self.dispatch_line:
                 line.append(" · ")
         line.append(self.dispatch_line)
-        banner.update(line)
+        set_text(banner, line)
         banner.set_class(self.paused, "-paused")
 
     def set_dispatch_line(self, line: str) -> None:
@@ -315,11 +331,11 @@ class QueuePane(Vertical):
         steps_bar = self.query_one("#steps-bar", ProgressBar)
         nodes_bar = self.query_one("#nodes-bar", ProgressBar)
         if job is None:
-            self.query_one("#running", Static).update(Text("idle: nothing running", style="dim"))
+            set_text(self.query_one("#running", Static), IDLE_TEXT)
             steps_bar.update(total=1, progress=0)
             nodes_bar.update(total=1, progress=0)
-            self.query_one("#steps-info", Static).update("")
-            self.query_one("#nodes-info", Static).update("")
+            set_text(self.query_one("#steps-info", Static), "")
+            set_text(self.query_one("#nodes-info", Static), "")
             return
         title = Text()
         title.append("▶ ", style="bold")
@@ -335,7 +351,7 @@ class QueuePane(Vertical):
             line2.append(f" · {duration(elapsed)} elapsed")
         title.append("\n")
         title.append_text(line2)
-        self.query_one("#running", Static).update(title)
+        set_text(self.query_one("#running", Static), title)
         if job.steps:
             steps_bar.update(total=job.steps, progress=job.step)
             info = f"{job.step}/{job.steps}"
@@ -346,10 +362,10 @@ class QueuePane(Vertical):
         else:
             steps_bar.update(total=None if job.node else 1, progress=0)
             info = ""
-        self.query_one("#steps-info", Static).update(info)
+        set_text(self.query_one("#steps-info", Static), info)
         total = max(job.nodes_total, job.nodes_done, 1)
         nodes_bar.update(total=total, progress=job.nodes_done)
-        self.query_one("#nodes-info", Static).update(f"{job.nodes_done}/{total}")
+        set_text(self.query_one("#nodes-info", Static), f"{job.nodes_done}/{total}")
 
     # -- intents
 
