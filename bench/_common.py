@@ -39,13 +39,16 @@ class Result:
     reference: float | None
     unit: str
     target: str
-    """e.g. ``ratio <= 0.30``, ``>= 20000``, ``delta <= 300``, ``<= 150``."""
+    """e.g. ``ratio <= 0.30``, ``>= 20000``, ``delta <= 300``, ``<= 150``; ``info``: no target."""
     note: str = ""
     ratio: float | None = None
     met: bool | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.target == "info":  # a figure shown beside a target's, with no target of its own
+            self.ratio = self.figure / self.reference if self.reference else None
+            return
         kind, _, bound = self.target.rpartition(" ")
         limit = float(bound)
         if "delta" in kind and self.reference is not None:
