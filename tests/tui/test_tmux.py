@@ -31,9 +31,10 @@ def test_scripts_run_queue_progress_preview_history_and_a_clean_quit(tmux: TmuxS
 
     screen = tmux.wait_for("● connected", timeout=60)
     assert "ComfyUI 0.3.75" in screen
-    # The Workflows pane has focus: bundled first, then the user folder; go to the last entry.
-    tmux.keys("End")
+    # The Workflows pane has focus: bundled first, then the user folder (listed by a worker: wait
+    # to see it, as a user would); go to the last entry.
     tmux.wait_for("aaa-demo.json")
+    tmux.keys("End")
     tmux.keys("r")
     screen = tmux.wait_for("▶ aaa-demo.json", timeout=20)
     steps_seen = set()

@@ -96,3 +96,31 @@ def test_every_pane_is_reachable_at_80x24_by_its_key(comfy_server, tmp_path: Pat
         assert tmux.exit_status() == 0
     finally:
         tmux.kill()
+
+
+def test_keys_typed_in_the_first_instant_are_kept_or_ignored_never_a_crash(comfy_server, tmp_path: Path) -> None:
+    """In a real terminal the heavy panes mount just after the first frame: a pane key typed before
+    they exist is applied once they do, and other keys are ignored, not a traceback."""
+    tmux = start(tmp_path, comfy_server.url, 120, 40)
+    try:
+        deadline = time.monotonic() + 30
+        while "comfytui" not in tmux.screen():  # the first frame: the header
+            assert time.monotonic() < deadline, "no first frame"
+            time.sleep(0.005)
+        tmux.keys("c", "i", "3")
+        tmux.wait_for("● connected", timeout=60)
+        tmux.wait_for("History [3]", timeout=10)
+        tmux.keys("z")  # maximizes the focused pane: History, focused by the early "3"
+        screen = tmux.wait_gone("Workflows [1]", timeout=10)
+        assert "History [3]" in screen and "Traceback" not in screen
+        tmux.keys("z")
+        tmux.wait_for("Workflows [1]", timeout=10)
+        tmux.keys("2", "z")  # the Queue pane maximizes too
+        screen = tmux.wait_gone("Workflows [1]", timeout=10)
+        assert "Queue [2]" in screen
+        tmux.keys("z")
+        tmux.wait_for("Workflows [1]", timeout=10)
+        tmux.keys("q")
+        assert tmux.exit_status() == 0
+    finally:
+        tmux.kill()

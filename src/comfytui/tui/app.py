@@ -12,9 +12,9 @@ pile up behind each other are merged by Textual (``Message.can_replace``).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -23,6 +23,8 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Static
 
 from comfytui.core.comfy import events as ev
 from comfytui.core.comfy.jobs import JobState
@@ -35,22 +37,22 @@ from comfytui.core.workflows.library import WorkflowEntry
 from comfytui.tui.services import Services, changes_server
 from comfytui.tui.theme import register_themes
 from comfytui.tui.widgets.devices_pane import DevicesPane
-from comfytui.tui.widgets.footer import Footer
-from comfytui.tui.widgets.history_pane import HistoryPane, HistoryTable
 from comfytui.tui.widgets.log_pane import LogPane
 from comfytui.tui.widgets.preview_pane import PreviewPane
-from comfytui.tui.widgets.queue_pane import QueuePane
 from comfytui.tui.widgets.servers_pane import ServersPane
 from comfytui.tui.widgets.status_line import StatusLine
-from comfytui.tui.widgets.workflows_pane import WorkflowList
 
 if TYPE_CHECKING:
     from comfytui.core.gpu.sampler import GpuSampler
     from comfytui.core.lifecycle.events import LifecycleEvent
+    from comfytui.tui.widgets.history_pane import HistoryTable
+    from comfytui.tui.widgets.queue_pane import QueuePane
+    from comfytui.tui.widgets.workflows_pane import WorkflowList
 
 # Start-up time: the lifecycle package (podman, process backends), the screens, the podman
 # socket lookup and the GPU sampler (built by the feed's first sample) are imported where first
-# used, not here: the first frame needs none of them.
+# used, not here: the first frame needs none of them. Nor the Workflows, Queue and History panes
+# and the footer (~25 ms of imports): in a terminal they are mounted just after the first frame.
 
 DEVICE_POLL_S = 3.0
 DEVICE_IDLE_POLL_S = 15.0
@@ -138,6 +140,16 @@ class ServiceChanged(Message):
     def __init__(self, event: LifecycleEvent) -> None:
         super().__init__()
         self.event = event
+
+
+class PanePlaceholder(Static):
+    """A heavy pane's stand-in in a terminal's first frame: its id (so its size) and its border
+    and title, so nothing moves when the pane takes its place right after."""
+
+    DEFAULT_CSS = """
+    PanePlaceholder { border: round $primary 60%; border-title-color: $text; height: 1fr; }
+    PanePlaceholder.-footer { border: none; dock: bottom; height: 1; background: $footer-background; }
+    """
 
 
 class ComfyTuiApp(App[int]):
@@ -232,6 +244,12 @@ class ComfyTuiApp(App[int]):
         """A ``PreviewArrived`` is waiting: its handler shows the latest frame."""
         self._tick_timer: Any = None
         """The 1 s elapsed/ETA tick: paused while no job runs (an idle dashboard must not wake)."""
+        self._deferred_panes: list[tuple[PanePlaceholder, Callable[[], Widget]]] = []
+        """Placeholders in the first frame and the panes that replace them just after it."""
+        self._panes_ready = False
+        """Every pane is mounted (in a terminal, just after the first frame)."""
+        self._pending_focus: str | None = None
+        """A pane key (1-6) typed before the panes were mounted: focused once they are."""
 
     @property
     def config(self) -> Config:
@@ -268,25 +286,96 @@ class ComfyTuiApp(App[int]):
         if len(self.servers) > 1:
             yield ServersPane(self.servers, self.server_name, services, id="servers")
         with Horizontal(id="top-row"):
-            yield WorkflowList(services.config, services.session.client, id="workflows")
-            yield QueuePane(services, self.servers, id="queue")
+            yield self._pane_or_placeholder("workflows", "Workflows [1]", self._make_workflow_list)
+            yield self._pane_or_placeholder("queue", "Queue [2]", self._make_queue_pane)
             yield PreviewPane(self.config.ui.image_protocol, self.config.ui.preview_max_fps, id="preview")
         with Horizontal(id="middle-row"):
-            yield HistoryPane(services, self.servers, id="history")
+            yield self._pane_or_placeholder("history", "History [3]", self._make_history_pane)
             with Vertical(id="side"):
                 yield DevicesPane(services.gpu_feed, services.managed_container, id="devices")
         yield LogPane(self.config.ui.log_lines, id="logs")
-        yield Footer()
+        yield self._pane_or_placeholder(None, "", self._make_footer)
+
+    def _make_workflow_list(self) -> Widget:
+        from comfytui.tui.widgets.workflows_pane import WorkflowList
+
+        return WorkflowList(self.services.config, self.services.session.client, id="workflows")
+
+    def _make_queue_pane(self) -> Widget:
+        from comfytui.tui.widgets.queue_pane import QueuePane
+
+        return QueuePane(self.services, self.servers, id="queue")
+
+    def _make_history_pane(self) -> Widget:
+        from comfytui.tui.widgets.history_pane import HistoryPane
+
+        return HistoryPane(self.services, self.servers, id="history")
+
+    @staticmethod
+    def _make_footer() -> Widget:
+        from comfytui.tui.widgets.footer import Footer
+
+        return Footer()
+
+    @property
+    def workflow_list(self) -> WorkflowList:
+        return cast("WorkflowList", self.dashboard.query_one("#workflows"))
+
+    @property
+    def queue_pane(self) -> QueuePane:
+        return cast("QueuePane", self.dashboard.query_one("#queue"))
+
+    @property
+    def history_table(self) -> HistoryTable:
+        return cast("HistoryTable", self.dashboard.query_one("#history-table"))
+
+    def _pane_or_placeholder(self, pane_id: str | None, title: str, make: Callable[[], Widget]) -> Widget:
+        """In a terminal, a placeholder now and the pane right after the first frame (the Queue,
+        History, Workflows panes and the footer cost ~100 ms to mount); headless (tests, snapshots),
+        the pane itself."""
+        if self.is_headless:
+            return make()
+        placeholder = PanePlaceholder(id=pane_id, classes="" if pane_id else "-footer")
+        placeholder.border_title = title or None
+        self._deferred_panes.append((placeholder, make))
+        return placeholder
 
     def on_mount(self) -> None:
-        self.session.add_listener(self._on_session_update)
         self._render_connection()
+        if self._deferred_panes:
+            self.call_after_refresh(self._mount_deferred_panes)
+        else:
+            self._panes_mounted()
+
+    async def _mount_deferred_panes(self) -> None:
+        deferred, self._deferred_panes = self._deferred_panes, []
+        if self._exit_renders or not self.is_running:
+            return
+        places = [(placeholder.parent, placeholder.parent.children.index(placeholder), make) for placeholder, make in deferred]
+        for placeholder, _make in deferred:
+            await placeholder.remove()
+        mounts = []
+        for parent, index, make in places:  # in compose order: each index is free again when its turn comes
+            widget = make()
+            mounts.append(parent.mount(widget, before=index) if index < len(parent.children) else parent.mount(widget))
+        for mounted in mounts:
+            await mounted
+        self._panes_mounted()
+
+    def _panes_mounted(self) -> None:
+        if self._exit_renders:
+            return
+        self._panes_ready = True
+        self.session.add_listener(self._on_session_update)
         self._render_jobs(history=not self._restore_later)  # History: after the first frame
         if self.lifecycle is not None:
             self.lifecycle.add_listener(lambda update: self.post_message(ServiceChanged(update)))
             self.dashboard.query_one(LogPane).equivalent_command = self.lifecycle.equivalent_logs_command()
         self._tick_timer = self.set_interval(1.0, self._tick, pause=self.session.book.running_id is None)
-        self.dashboard.query_one(WorkflowList).focus()
+        self.workflow_list.focus()
+        if self._pending_focus is not None:
+            self.action_focus_pane(self._pending_focus)
+        self.refresh_bindings()
         # The first frame first: the workers below import and start the HTTP stack, NVML and the
         # workflow loaders (Textual's eager tasks run them up to their first await right here).
         self.call_after_refresh(self._start_background)
@@ -294,7 +383,7 @@ class ComfyTuiApp(App[int]):
     def _start_background(self) -> None:
         if self._exit_renders or not self.is_running:
             return
-        self.dashboard.query_one(WorkflowList).reload()
+        self.workflow_list.reload()
         self.start_session()
         self.services.gpu_feed.start()  # one NVML loop for the app: the Devices pane and GPU screen subscribe
         stats_poller = self.services.stats_poller
@@ -327,6 +416,8 @@ class ComfyTuiApp(App[int]):
         return self.screen_stack[0]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self._panes_ready and action in self.DASHBOARD_ONLY_ACTIONS and action != "focus_pane":
+            return False  # the panes are not mounted yet (a key in the first instant)
         if action in self.DASHBOARD_ONLY_ACTIONS and self.screen_stack and self.screen is not self.dashboard:
             return False
         return True
@@ -494,13 +585,13 @@ class ComfyTuiApp(App[int]):
         )
 
     def _render_jobs(self, history: bool) -> None:
-        self.dashboard.query_one(QueuePane).show(self.session.book)
+        self.queue_pane.show(self.session.book)
         if self._tick_timer is not None:
             # every start and end of a job comes through here
             (self._tick_timer.resume if self.session.book.running_id else self._tick_timer.pause)()
         self._set_device_rates()
         if history:
-            self.dashboard.query_one(HistoryTable).show(self.session.book, self.config.ui.history_items)
+            self.history_table.show(self.session.book, self.config.ui.history_items)
 
     def _render_preview(self) -> None:
         frame = self.session.latest_preview
@@ -522,12 +613,12 @@ class ComfyTuiApp(App[int]):
     def _tick(self) -> None:
         # elapsed time of the running job moves even without events
         if self.session.book.running_id and self._can_render():
-            self.dashboard.query_one(QueuePane).show(self.session.book)
+            self.queue_pane.show(self.session.book)
 
     # -- intents
 
     def action_queue_selected(self, front: bool = False) -> None:
-        entry = self.dashboard.query_one(WorkflowList).selected()
+        entry = self.workflow_list.selected()
         if entry is None:
             self.notify("no workflow selected (focus the Workflows pane with 1)", severity="warning")
             return
@@ -565,7 +656,7 @@ class ComfyTuiApp(App[int]):
             self.notify(note, title=entry.name, markup=False, timeout=8)
 
     def action_cancel_job(self) -> None:
-        queue = self.dashboard.query_one(QueuePane)
+        queue = self.queue_pane
         if queue.services is not None:
             queue.action_cancel()  # local, pending or running (asks), through the local queue
             return
@@ -702,9 +793,9 @@ class ComfyTuiApp(App[int]):
         self._service_line = None
         self._watched_jobs.clear()
         dashboard = self.dashboard
-        for widget in (dashboard.query_one(QueuePane), dashboard.query_one(HistoryPane), dashboard.query_one(HistoryTable)):
+        for widget in (self.queue_pane, dashboard.query_one("#history"), self.history_table):
             widget.services = services
-        workflows = dashboard.query_one(WorkflowList)
+        workflows = self.workflow_list
         workflows.config, workflows.client = config, session.client
         dashboard.query_one(DevicesPane).managed_container = services.managed_container
         log_pane = dashboard.query_one(LogPane)
@@ -746,7 +837,7 @@ class ComfyTuiApp(App[int]):
             return  # read-only: this dashboard never sends anything
         self.dispatch = DashboardDispatch(self.config, store, self.session)
         self.dispatch.on_change = lambda: self._render(
-            lambda: self.dashboard.query_one(QueuePane).set_dispatch_line(self.dispatch.line if self.dispatch else "")
+            lambda: self.queue_pane.set_dispatch_line(self.dispatch.line if self.dispatch else "")
         )
         # jobs recorded from /history (fast foreign ones the session never saw) show in History
         self.dispatch.on_recorded = self._on_jobs_recorded
@@ -829,7 +920,7 @@ class ComfyTuiApp(App[int]):
         self.push_screen(getattr(module, class_name)(self.services))
 
     def action_edit_workflow(self) -> None:
-        entry = self.dashboard.query_one(WorkflowList).selected()
+        entry = self.workflow_list.selected()
         if entry is None:
             self.notify("no workflow selected (focus the Workflows pane with 1)", severity="warning")
             return
@@ -843,6 +934,9 @@ class ComfyTuiApp(App[int]):
     PANE_IDS: ClassVar[tuple[str, ...]] = ("workflows", "queue", "history", "logs", "preview", "devices")
 
     def action_focus_pane(self, pane_id: str) -> None:
+        if not self._panes_ready:  # before the panes are mounted: focused once they are
+            self._pending_focus = pane_id
+            return
         dashboard = self.dashboard
         widget = dashboard.query_one(f"#{pane_id}")
         target = widget if widget.can_focus else next((w for w in widget.query("*") if w.can_focus), widget)
@@ -890,10 +984,10 @@ class ComfyTuiApp(App[int]):
         """Copy to the terminal's clipboard with OSC 52 (works over SSH and in tmux with set-clipboard on)."""
         text = ""
         if what == "workflow_path":
-            entry = self.dashboard.query_one(WorkflowList).selected()
+            entry = self.workflow_list.selected()
             text = str(entry.path) if entry is not None else ""
         elif what in ("prompt_id", "traceback"):
-            pid = self.dashboard.query_one(HistoryTable).selected_job_id()
+            pid = self.history_table.selected_job_id()
             job = self.session.book.get(pid) if pid else None
             if job is not None and what == "prompt_id":
                 text = job.prompt_id
@@ -920,7 +1014,7 @@ class ComfyTuiApp(App[int]):
         except ConfigError as exc:
             self.notify(str(exc), title="config not re-read", severity="error", timeout=10, markup=False)
             return
-        workflows = self.dashboard.query_one(WorkflowList)
+        workflows = self.workflow_list
         if fresh.workflows != workflows.config.workflows:
             workflows.config = dataclasses.replace(workflows.config, workflows=fresh.workflows)
             self.notify("workflow folders re-read from the config file")
@@ -928,7 +1022,7 @@ class ComfyTuiApp(App[int]):
     @work(exclusive=True, group="refresh", exit_on_error=False, description="refreshing")
     async def action_refresh_all(self) -> None:
         await self._reload_workflow_settings()
-        self.dashboard.query_one(WorkflowList).reload()
+        self.workflow_list.reload()
         if self.session.connection.state != "connected":
             self.session.reconnect_now()
             self.notify("reconnecting now")
@@ -960,6 +1054,10 @@ class ComfyTuiApp(App[int]):
                     groups.append((f"{title}: {type(widget).__name__}", rows(widget.BINDINGS)))
             groups.append(("Everywhere", rows(b for b in self.BINDINGS if b.key in ("question_mark", "q", "ctrl+p"))))
             return groups
+        from comfytui.tui.widgets.history_pane import HistoryTable
+        from comfytui.tui.widgets.queue_pane import QueuePane
+        from comfytui.tui.widgets.workflows_pane import WorkflowList
+
         groups.append(("Everywhere", rows(self.BINDINGS)))
         groups.append(("Workflows pane", rows(WorkflowList.BINDINGS)))
         groups.append(("Queue pane", rows(QueuePane.BINDINGS)))
@@ -1009,8 +1107,8 @@ class ComfyTuiApp(App[int]):
             start=1,
         ):
             yield SystemCommand(f"{name}: go to the {name.capitalize()} pane ({key})", f"Focus the {name} pane", lambda p=pane_id: self.action_focus_pane(p))
-        queue = self.dashboard.query_one(QueuePane)
-        history = self.dashboard.query_one(HistoryTable)
+        queue = self.queue_pane
+        history = self.history_table
         for title, help_text, callback in (
             ("queue: pause queue (p)", "Send nothing new; the running job finishes", queue.action_toggle_pause),
             ("queue: resume queue (p)", "Send the local queue again", queue.action_toggle_pause),
@@ -1033,7 +1131,7 @@ class ComfyTuiApp(App[int]):
         ):
             yield SystemCommand(title, help_text, callback)
         yield SystemCommand("queue: move or requeue a job: open History (3), then Enter", "The job screen", lambda: self.action_focus_pane("history-table"))
-        yield SystemCommand("history: open the selected job (download outputs)", "Outputs, errors, download", lambda: self.dashboard.query_one(HistoryTable).action_open_job())
+        yield SystemCommand("history: open the selected job (download outputs)", "Outputs, errors, download", lambda: self.history_table.action_open_job())
         yield SystemCommand("logs: pause or resume following", "Stop auto-scroll to read (f)", lambda: self.dashboard.query_one(LogPane).action_toggle_follow())
         yield SystemCommand("logs: toggle timestamps (t)", "Show each line's time", lambda: self.dashboard.query_one(LogPane).action_toggle_timestamps())
         yield SystemCommand("logs: toggle wrapping (w)", "Wrap long lines or cut them", lambda: self.dashboard.query_one(LogPane).action_toggle_wrap())

@@ -23,10 +23,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
-
-import httpx
 
 from comfytui.core.comfy import events as ev
 from comfytui.core.comfy import features as feat
@@ -44,6 +42,12 @@ from comfytui.core.comfy.types import (
 )
 from comfytui.core.config import ServerSettings, is_loopback_url, redact_url, secret_from_env
 from comfytui.core.errors import InputError, NodeInputError, PromptRejected, ServerError, ServerUnreachable
+
+if TYPE_CHECKING:
+    import httpx
+
+# Start-up time: httpx (~25 ms of imports) and its AsyncClient (an SSL context) are built on the
+# first request, not with the client: the dashboard builds its client before its first frame.
 
 
 def gateway_headers(settings: ServerSettings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -160,21 +164,31 @@ class ComfyClient:
         self._features: ServerFeatures | None = None
         """What the server supports (``server_features``), detected once per client."""
         self._ws_flags: dict[str, Any] | None = None
-        # Always: a reply from another origin is not this server's state (an empty /queue from
-        # elsewhere would mark running jobs lost), credentials or not.
-        hooks = {"response": [self._refuse_cross_origin_redirect]}
-        trust_env = not is_loopback_url(self.url)
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            headers=self._headers,
-            timeout=httpx.Timeout(settings.timeout_s, connect=min(settings.timeout_s, 10.0)),
-            transport=transport,
-            follow_redirects=True,
-            event_hooks=hooks,
-            # A loopback server is never reached through a proxy from the environment.
-            trust_env=trust_env,
-            **({"verify": _tls_context_trusting_nobody()} if transport is None and _tls_unused(self.url, trust_env) else {}),
-        )
+        self._transport = transport
+        self._http_client: httpx.AsyncClient | None = None
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        if self._http_client is None:
+            import httpx
+
+            # Always: a reply from another origin is not this server's state (an empty /queue from
+            # elsewhere would mark running jobs lost), credentials or not.
+            hooks = {"response": [self._refuse_cross_origin_redirect]}
+            trust_env = not is_loopback_url(self.url)
+            transport = self._transport
+            self._http_client = httpx.AsyncClient(
+                base_url=self.url,
+                headers=self._headers,
+                timeout=httpx.Timeout(self.settings.timeout_s, connect=min(self.settings.timeout_s, 10.0)),
+                transport=transport,
+                follow_redirects=True,
+                event_hooks=hooks,
+                # A loopback server is never reached through a proxy from the environment.
+                trust_env=trust_env,
+                **({"verify": _tls_context_trusting_nobody()} if transport is None and _tls_unused(self.url, trust_env) else {}),
+            )
+        return self._http_client
 
     async def _refuse_cross_origin_redirect(self, response: httpx.Response) -> None:
         """Gateway secrets must not follow a redirect to another host (httpx keeps all but
@@ -207,7 +221,8 @@ class ComfyClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http_client is not None:
+            await self._http_client.aclose()
 
     def __repr__(self) -> str:
         return f"ComfyClient({self.display_url!r})"
@@ -215,6 +230,8 @@ class ComfyClient:
     # -- plumbing
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:
@@ -266,6 +283,8 @@ class ComfyClient:
 
     async def probe(self) -> int | None:
         """Status code of ``GET /system_stats``; None when nothing answers (readiness checks)."""
+        import httpx
+
         try:
             response = await self._http.get("/system_stats")
         except httpx.HTTPError:
@@ -678,6 +697,8 @@ class ComfyClient:
         it never sits in memory whole) and renamed only once complete, so a failure mid-way never
         leaves a partial file under the final name. File work runs in a thread, off the event loop.
         """
+        import httpx
+
         target = safe_output_path(directory, file)
         params = {"filename": file.filename, "subfolder": file.subfolder, "type": file.type}
         what = f"fetching {file.filename}"

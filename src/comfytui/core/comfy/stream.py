@@ -23,11 +23,6 @@ import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import websockets
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
-from websockets.typing import Origin
-
 from comfytui.core.comfy import events as ev
 from comfytui.core.comfy import protocol
 from comfytui.core.comfy.client import ComfyClient, same_origin, websocket_url
@@ -93,6 +88,12 @@ class ComfyStream:
             waker.cancel()
 
     async def events(self) -> AsyncIterator[ev.ServerEvent | ev.Connected | ev.Disconnected]:
+        # Imported on the first connect, not with the module: the dashboard's first frame needs none of it.
+        import websockets
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidStatus
+        from websockets.typing import Origin
+
         attempt = 0
         connected_before = False
         while True:
@@ -177,11 +178,13 @@ class ComfyStream:
 
 
 def _describe(exc: BaseException) -> str:
+    from websockets.exceptions import ConnectionClosed
+
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused (is ComfyUI running?)"
     if isinstance(exc, TimeoutError):
         return "timed out"
-    if isinstance(exc, websockets.exceptions.ConnectionClosed):
+    if isinstance(exc, ConnectionClosed):
         if exc.sent is not None and exc.sent.code == CLOSE_MESSAGE_TOO_BIG:
             return f"the server sent a message over the {MAX_FRAME_BYTES // 1024**2} MiB frame cap; reconnecting"
         said = strip_controls(exc.rcvd.reason)[:200] if exc.rcvd and exc.rcvd.reason else ""

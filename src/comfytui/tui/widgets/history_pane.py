@@ -411,6 +411,8 @@ class HistoryTable(SyncedTable):
 class HistoryPane(Vertical):
     """The History table with its filter bar (shown by ``/``; Enter applies, Esc closes)."""
 
+    ALLOW_MAXIMIZE = True  # a container: Textual lets only focusable widgets maximize by default (z)
+
     DEFAULT_CSS = """
     HistoryPane { border: round $primary 60%; height: 1fr; }
     HistoryPane:focus-within { border: round $accent; }

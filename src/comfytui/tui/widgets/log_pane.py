@@ -97,7 +97,10 @@ class LogView(ScrollView, can_focus=True):
                 del self._rows[:cut]
         self._resize_virtual()
         if scroll_end:
-            self.scroll_end(animate=False, immediate=False, x_axis=False)
+            # Once laid out, the new end is known now (the virtual size is set above): scrolling
+            # at once paints the new lines in the same frame as the growth, where a deferred
+            # scroll painted the pane a second time after it.
+            self.scroll_end(animate=False, immediate=bool(self.size), x_axis=False)
         self.refresh()
 
     def forget_rendering(self) -> None:

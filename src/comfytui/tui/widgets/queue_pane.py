@@ -78,6 +78,12 @@ def stored_cell(job: StoredJob) -> Text:
     return text
 
 
+def waited(seconds: float) -> str:
+    """How long a job has waited, in whole seconds: with tenths, every waiting row's cell changed
+    at each render (ten a second), and each change repaints the whole table."""
+    return f"{max(int(seconds), 0)}s" if seconds < 60 else duration(seconds)
+
+
 @dataclass(frozen=True)
 class QueueRow:
     """One line of the run order."""
@@ -103,7 +109,7 @@ class QueueRow:
         state = Text(self.kind, style=ROW_STYLES.get(self.kind, ""))
         if self.cached:
             state.append(" cached", style="dim")
-        waiting = duration(now - self.since) if self.since and self.kind != "running" else ""
+        waiting = waited(now - self.since) if self.since and self.kind != "running" else ""
         position = "run" if self.kind == "running" else str(self.position)
         head: tuple[Text | str, ...] = (Text(glyph, style=ROW_STYLES.get(self.kind, "")), position, state)
         if names is not None:
@@ -162,6 +168,7 @@ def run_order(book: JobBook, local: list[StoredJob], server: str = "") -> list[Q
 
 
 class QueuePane(Vertical):
+    ALLOW_MAXIMIZE = True  # a container: Textual lets only focusable widgets maximize by default (z)
     DEFAULT_CSS = """
     QueuePane { border: round $primary 60%; border-title-color: $text; padding: 0 1; }
     QueuePane:focus-within { border: round $accent; }

@@ -24,12 +24,35 @@ class SyncedTable(DataTable):
     """A DataTable for ``sync_rows``. Textual measures new rows' column widths when the table is
     idle, after a paint may already have cached those rows at the old widths; its row cache is
     keyed by an update counter, not by the widths, and only a cell update bumps it. ``sync_rows``
-    writes only changed cells, so nothing else would bump it: do it when the widths are measured."""
+    writes only changed cells, so nothing else would bump it: do it when the measuring changed a
+    width. When none changed (the common case: a new job's cells fit), the cached rows are right
+    and repainting the whole table again would cost as much as the paint that showed the rows."""
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        widths = [column.content_width for column in self.columns.values()]
+        label_width = self._label_column.content_width
         super()._update_dimensions(new_rows)
-        self._update_count += 1
-        self.refresh()
+        if label_width != self._label_column.content_width or widths != [
+            column.content_width for column in self.columns.values()
+        ]:
+            self._update_count += 1
+            self.refresh()
+
+    def measure_now(self) -> None:
+        """Measure new and grown cells now, as ``DataTable`` does when idle. Done when idle, the
+        table paints its rows first and then, once measured, sets its new size: a second layout
+        pass and repaint for every batch of new rows. Measured before the paint, one does both.
+        Not after a rebuild: measuring a thousand rows would delay the first frame of a filter."""
+        if not self.is_mounted or len(self._new_rows) > MAX_MOVED_IN_PLACE:
+            return
+        if self._updated_cells:
+            updated, self._updated_cells = self._updated_cells, set()
+            self._update_column_widths(updated)
+        if self._require_update_dimensions:
+            self._require_update_dimensions = False
+            new_rows = self._new_rows.copy()
+            self._new_rows.clear()
+            self._update_dimensions(new_rows)
 
     def place_rows(self, keys: Sequence[str]) -> None:
         """Show the rows in this order (every key a row of the table) without rebuilding them: what
@@ -99,6 +122,14 @@ def selected_key(table: DataTable) -> str | None:
 
 
 def sync_rows(
+    table: DataTable, order: Sequence[str], rows: dict[str, Sequence[object]], *, follow_top: bool = False
+) -> None:
+    _sync_rows(table, order, rows, follow_top=follow_top)
+    if isinstance(table, SyncedTable):
+        table.measure_now()
+
+
+def _sync_rows(
     table: DataTable, order: Sequence[str], rows: dict[str, Sequence[object]], *, follow_top: bool = False
 ) -> None:
     """Show ``rows`` in ``order``: cells are updated in place when the keys are unchanged, else the
