@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from comfytui.core.config import Config, QueueSettings, ReconnectSettings
+from comfytui.core.config import Config, QueueSettings
 from comfytui.core.queue import ops
 from comfytui.core.queue.dispatcher import Dispatcher
 from comfytui.core.queue.fleet import pool_key
@@ -22,17 +22,13 @@ from comfytui.tui.widgets.history_pane import HistoryTable
 from comfytui.tui.widgets.queue_pane import QueuePane
 from harness.app import screen_text, wait_until
 from harness.comfy import sleep_prompt
+from tui_fleet.conftest import member as fleet_member
 
 pytestmark = pytest.mark.comfy
 
 
 def member(url: str) -> Config:
-    config = Config().with_server(url=url)
-    return config.replace(
-        reconnect=ReconnectSettings(base_delay_s=0.1, max_delay_s=0.5),
-        ui=type(config.ui)(image_protocol="halfcell", preview_max_fps=10.0),
-        queue=QueueSettings(dispatch_depth=0, heartbeat_s=0.5, stale_after_s=5.0),
-    )
+    return fleet_member(url, queue=QueueSettings(dispatch_depth=0, heartbeat_s=0.5, stale_after_s=5.0))
 
 
 def shown(pane: QueuePane) -> dict[str, tuple[str, str, str]]:
@@ -43,11 +39,6 @@ def shown(pane: QueuePane) -> dict[str, tuple[str, str, str]]:
         cells = [str(getattr(c, "plain", c)) for c in table.get_row(key)]
         rows[cells[5]] = (cells[2], cells[3], cells[1])
     return rows
-
-
-@pytest.fixture
-def two_servers(comfy_server_factory, comfytui_home):
-    return comfy_server_factory(), comfy_server_factory()
 
 
 async def test_queue_pane_names_each_jobs_server_and_filters_by_it(two_servers) -> None:

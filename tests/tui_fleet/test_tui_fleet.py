@@ -5,28 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from comfytui.core.config import Config, ReconnectSettings
 from comfytui.tui.app import ComfyTuiApp
 from comfytui.tui.screens.help import HelpScreen
 from comfytui.tui.widgets.devices_pane import DevicesPane
 from comfytui.tui.widgets.servers_pane import ServersPane
 from comfytui.tui.widgets.status_line import StatusLine
 from harness.app import screen_text, wait_until
+from tui_fleet.conftest import member
 
 pytestmark = pytest.mark.comfy
-
-
-def member(url: str) -> Config:
-    config = Config().with_server(url=url)
-    return config.replace(
-        reconnect=ReconnectSettings(base_delay_s=0.1, max_delay_s=0.5),
-        ui=type(config.ui)(image_protocol="halfcell", preview_max_fps=10.0),
-    )
-
-
-@pytest.fixture
-def two_servers(comfy_server_factory, comfytui_home):
-    return comfy_server_factory(), comfy_server_factory()
 
 
 async def test_strip_shows_both_servers_and_one_going_down(two_servers) -> None:
