@@ -111,21 +111,7 @@ class Journal:
                 changes["state"] = "pending"
             self.store.update(job.prompt_id, **changes)
             return
-        self.store.upsert(
-            StoredJob(
-                id=job.prompt_id,
-                server=server,
-                state="pending",
-                label=job.label,
-                batch=job.batch,
-                prompt=job.prompt,
-                client_id=job.client_id or "",
-                foreign=job.foreign,
-                number=job.number,
-                created_at=job.created_at,
-                dispatched_at=now,
-            )
-        )
+        self.store.upsert(stored_job(job, server, state="pending", dispatched_at=now))
 
     def finished(self, job: Job, server: str) -> None:
         self.store.defer(record_finished, self.store, job, server)
@@ -152,18 +138,20 @@ def record_finished(store: Store, job: Job, server: str) -> None:
         return
     if store.get(job.prompt_id) is not None:
         return  # already settled: a second observer (the dashboard beside the daemon) says it again
-    store.upsert(
-        StoredJob(
-            id=job.prompt_id,
-            server=server_key(server),
-            label=job.label,
-            batch=job.batch,
-            prompt=job.prompt,
-            client_id=job.client_id or "",
-            foreign=job.foreign,
-            number=job.number,
-            created_at=job.created_at,
-            dispatched_at=job.created_at or job.started_at,
-            **changes,
-        )
+    store.upsert(stored_job(job, server_key(server), dispatched_at=job.created_at or job.started_at, **changes))
+
+
+def stored_job(job: Job, server: str, **fields: Any) -> StoredJob:
+    """The store's row for a job of the book: what both know, plus ``fields``."""
+    return StoredJob(
+        id=job.prompt_id,
+        server=server,
+        label=job.label,
+        batch=job.batch,
+        prompt=job.prompt,
+        client_id=job.client_id or "",
+        foreign=job.foreign,
+        number=job.number,
+        created_at=job.created_at,
+        **fields,
     )
