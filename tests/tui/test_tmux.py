@@ -16,7 +16,10 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.comfy, pytest.mark.tmux]
 
 
-def test_scripts_run_queue_progress_preview_history_and_a_clean_quit(tmux: TmuxSession, comfy_server, tmp_path: Path) -> None:
+def test_scripts_run_queue_progress_preview_history_and_a_clean_quit(tmux: TmuxSession, comfy_server_factory, tmp_path: Path) -> None:
+    # A private server: the shared one's output folder holds other tests' PNGs, which the Workflows
+    # pane lists after the user's folder (End would land on one of them).
+    comfy_server = comfy_server_factory()
     # A private copy of the progress demo with a fresh seed, as the user's own workflow folder.
     flows = tmp_path / "flows"
     flows.mkdir()
