@@ -22,7 +22,7 @@ from comfytui.tui.app import ComfyTuiApp
 from comfytui.tui.widgets.history_pane import HistoryTable
 from comfytui.tui.widgets.log_pane import LogPane
 from comfytui.tui.widgets.status_line import StatusLine
-from harness.app import screen_text, wait_until
+from harness.app import screen_text, select_workflow, wait_until
 from harness.comfy import progress_prompt
 
 pytestmark = pytest.mark.comfy
@@ -141,15 +141,3 @@ def listed(app: ComfyTuiApp, name: str) -> bool:
     from comfytui.tui.widgets.workflows_pane import WorkflowList
 
     return any(e.name == name for e in app.query_one(WorkflowList).entries)
-
-
-def select_workflow(app: ComfyTuiApp, name: str) -> None:
-    from comfytui.tui.widgets.workflows_pane import WorkflowList
-
-    workflows = app.query_one(WorkflowList)
-    for index in range(workflows.option_count):
-        option_id = workflows.get_option_at_index(index).id or ""
-        if option_id.isdigit() and workflows.entries[int(option_id)].name == name:
-            workflows.highlighted = index
-            return
-    raise AssertionError(f"{name!r} is not listed: {[e.name for e in workflows.entries]}")
