@@ -272,7 +272,7 @@ class LifecycleManager:
         while True:
             backend = self._backend
             if backend is None:
-                await asyncio.sleep(5.0)
+                await asyncio.sleep(1.0)  # the backend is built after the first frame: look again soon
                 continue
             try:
                 if isinstance(backend, PodmanBackend):
