@@ -110,10 +110,15 @@ async def test_edit_seed_count_three_increment_queues_consecutive_seeds_that_run
             what="the three jobs to finish",
         )
         assert [app.session.book.jobs[p].state for p in ids] == [JobState.SUCCESS] * 3
-        await pilot.pause(0.2)
         history = app.query_one(HistoryTable)
-        cells = [str(history.get_cell_at((row, 2))) for row in range(history.row_count)]
-        assert sum("cats" in c for c in cells) == 3, cells
+
+        def cats_rows() -> list[str]:
+            cells = [str(history.get_cell_at((row, 2))) for row in range(history.row_count)]
+            return [c for c in cells if "cats" in c]
+
+        # History renders at most every 0.1 s after the book changes: on a loaded machine, later
+        await wait_until(pilot, lambda: len(cats_rows()) == 3, timeout=10, what=f"three 'cats' rows in History (ids {ids})")
+        assert sorted(cats_rows()) == [f"demo-progress.json #{i}/3 · cats" for i in (1, 2, 3)]
 
 
 async def test_out_of_range_is_flagged_inline_and_nothing_is_sent(app_config):
