@@ -126,6 +126,27 @@ def test_local_queue_order_moves_priorities_and_holds(tmp_path: Path) -> None:
     store.close()
 
 
+def test_an_edited_held_job_takes_the_place_of_the_original(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    a, b, c, d = store.add(local_jobs(4))
+    store.set_priority(b.id, "high")
+    store.set_priority(c.id, "high")  # high: b, c; normal: a, d
+    store.update(b.id, held=True)
+    order = lambda: [j.id for j in store.queue_rows(SERVER)]  # noqa: E731
+    assert order() == [b.id, c.id, a.id, d.id]
+    # the form queued two edited copies of b at the end (normal priority)
+    e1, e2 = store.add(local_jobs(2))
+    assert store.take_place([e1.id, e2.id], of=b.id) == 2
+    assert order() == [e1.id, e2.id, c.id, a.id, d.id], "the copies run where b would have, in their order"
+    assert store.get(b.id).state == "cancelled"
+    assert store.next_to_dispatch(SERVER).id == e1.id
+    # the original already left the local queue: nothing moves
+    (late,) = store.add(local_jobs(1))
+    assert store.take_place([late.id], of=b.id) is None
+    assert order()[-1] == late.id
+    store.close()
+
+
 def test_history_filters_by_status_text_server_and_date(tmp_path: Path) -> None:
     store = Store(tmp_path / "db")
     now = time.time()

@@ -65,6 +65,48 @@ async def test_queue_pane_reorders_holds_prioritises_and_cancels_local_jobs(comf
         assert ran.count(seeds["zq-a.json"]) == 1 and ran.count(seeds["zq-b.json"]) == 1, "a job was sent twice"
 
 
+async def test_editing_a_held_job_queues_the_edit_in_its_place(comfy_server, comfytui_home, flows) -> None:
+    from comfytui.tui.screens.workflow_form import WorkflowFormScreen
+    from harness.comfy import unique_seed
+
+    names = ["zq-a.json", "zq-b.json", "zq-c.json"]
+    seeds = write_flows(flows, names, seconds=0.2)
+    edited_seed = unique_seed()
+    app = ComfyTuiApp(queue_config(comfy_server.url, flows))
+    async with app.run_test(size=(160, 50), notifications=True) as pilot:
+        await wait_until(pilot, lambda: app.session.connection.state == "connected", what="the connection")
+        await wait_until(pilot, lambda: app.dispatch is not None and app.dispatch.ours, what="the dashboard dispatching")
+        await pilot.press("2", "p")
+        await wait_until(pilot, lambda: "queue paused" in screen_text(app), what="the paused banner")
+        for name in names:
+            select_workflow(app, name)
+            await pilot.press("r")
+            await wait_until(pilot, lambda n=name: (n, "local") in labels(app), what=f"{name} in the local queue")
+        table = app.query_one(QueuePane).table
+        await pilot.press("2")
+        table.move_cursor(row=1)  # zq-b
+        await pilot.press("h")
+        await wait_until(pilot, lambda: ("zq-b.json", "held") in labels(app), what="b held")
+        original = app.query_one(QueuePane).rows[1].id
+        await pilot.press("e")
+        await wait_until(pilot, lambda: isinstance(app.screen, WorkflowFormScreen) and app.screen.ready, what="the form")
+        form = app.screen
+        seed_field = next(f for f in form.fields if f.param.node_id == "1" and f.param.input_name == "seed")
+        form.query_one(f"#{seed_field.widget_id}").focus()
+        await pilot.press("end", "ctrl+u", *str(edited_seed), "f10")
+        await wait_until(pilot, lambda: not isinstance(app.screen, WorkflowFormScreen), what="the form to queue and close")
+        await wait_until(pilot, lambda: original not in [r.id for r in app.query_one(QueuePane).rows], what="the held original replaced")
+        assert [kind for _, kind in labels(app)] == ["local"] * 3
+        assert [label for label, _ in labels(app)][0::2] == ["zq-a.json", "zq-c.json"], "the edit sits between a and c"
+        assert "took the place of the held job" in screen_text(app)
+        assert app.services.store.get(original).state == "cancelled"
+        await pilot.press("p")  # resume: a, the edit, c
+        want = [seeds["zq-a.json"], edited_seed, seeds["zq-c.json"]]
+        await wait_until(pilot, lambda: [s for _, s in runs_by_seed(comfy_server.url) if s in want] == want, timeout=40,
+                         what="a, the edited b and c to run in that order")
+        assert seeds["zq-b.json"] not in [s for _, s in runs_by_seed(comfy_server.url)], "the held original ran"
+
+
 async def test_foreign_and_server_jobs_cannot_be_reordered_and_say_why(comfy_server, comfytui_home, flows) -> None:
     import httpx
 

@@ -85,6 +85,15 @@ async def set_priority(store: Store, job_id: str, level: str) -> StoredJob:
     return await store.call(store.set_priority, job_id, level)
 
 
+async def replace_held(store: Store, job_id: str, new_ids: Sequence[str]) -> int:
+    """The jobs ``new_ids`` (an edit of the held job ``job_id``) take its place in the local queue,
+    and it is cancelled. Returns how many took its place."""
+    moved = await store.call(store.take_place, list(new_ids), job_id)
+    if moved is None:
+        raise InputError(f"job {job_id[:8]} is no longer waiting in the local queue")
+    return moved
+
+
 async def cancel(store: Store, client: ComfyClient, job_id: str) -> str:
     """Local: cancelled here. Pending on the server: deleted from ComfyUI's queue. Running:
     interrupted. A job only the server knows (foreign) is cancelled there. Returns what was done."""

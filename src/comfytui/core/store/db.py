@@ -551,6 +551,38 @@ class Store:
             job.position = position
             return job
 
+    def take_place(self, job_ids: Sequence[str], of: str) -> int | None:
+        """The local jobs ``job_ids`` (in this order) take the place of the local job ``of`` (its
+        priority, between it and the next job), and ``of`` is cancelled: an edited held job runs
+        where the original would have. One transaction, so a dispatcher never sees both or
+        neither. Returns how many moved (the ones sent meanwhile or to another server stay where
+        they are); None, and nothing changed, when ``of`` is no longer in the local queue."""
+        with self._tx() as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (of,)).fetchone()
+            old = _row_to_job(row) if row else None
+            if old is None or old.state != LOCAL:
+                return None
+            ids = [i for i in job_ids if i != of]
+            marks = ",".join("?" * len(ids))
+            movable = {
+                r["id"] for r in conn.execute(
+                    f"SELECT id FROM jobs WHERE id IN ({marks}) AND state = 'queued' AND server = ?", (*ids, old.server)
+                )
+            } if ids else set()
+            ids = [i for i in ids if i in movable]
+            after = conn.execute(
+                "SELECT min(position) FROM jobs WHERE server = ? AND state = 'queued' AND priority = ? AND position > ?"
+                f" AND id NOT IN ({','.join('?' * (len(ids) + 1))})",
+                (old.server, old.priority, old.position, of, *ids),
+            ).fetchone()[0]
+            step = ((after - old.position) if after is not None else 1.0) / (len(ids) + 1)
+            for n, job_id in enumerate(ids, start=1):
+                conn.execute(
+                    "UPDATE jobs SET priority = ?, position = ? WHERE id = ?", (old.priority, old.position + n * step, job_id)
+                )
+            conn.execute("UPDATE jobs SET state = 'cancelled', ended_at = ? WHERE id = ?", (time.time(), of))
+            return len(ids)
+
     def set_priority(self, job_id: str, level: str) -> StoredJob:
         if level not in PRIORITIES:
             raise InputError(f"unknown priority {level!r}: high, normal or low")

@@ -85,9 +85,9 @@ async def edit_and_requeue(app: Any, services: Services, job: StoredJob, *, repl
         from comfytui.core.queue import ops
 
         try:
-            await ops.cancel(services.store, services.session.client, replaces)
+            await ops.replace_held(services.store, replaces, queued)
         except ComfyTuiError as exc:
-            app.notify(f"the edited job was queued; the held one stays: {exc}", severity="warning")
+            app.notify(f"the edited job was queued at the end; the held one stays: {exc}", severity="warning")
         else:
-            app.notify(f"the held job {replaces[:8]} was replaced by the edited one")
+            app.notify(f"the edited job took the place of the held job {replaces[:8]}")
     return queued
