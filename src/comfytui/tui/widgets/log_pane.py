@@ -29,6 +29,7 @@ from textual.strip import Strip
 from textual.widgets import Input
 
 from comfytui.core.logs import LogBuffer, LogLine
+from comfytui.tui.widgets.scrolling import BoxNotSizedByContent
 
 LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "info": ""}
 _CLOCK = re.compile(r"(\d{2}:\d{2}:\d{2})")
@@ -45,7 +46,7 @@ def short_time(stamp: str) -> str:
         return stamp[:8]
 
 
-class LogView(ScrollView, can_focus=True):
+class LogView(BoxNotSizedByContent, ScrollView, can_focus=True):
     """The shown lines, rendered lazily: ``lines`` holds the ``LogLine``s, a paint renders the rows
     on screen through ``line_text`` (cached per line). Unwrapped, one line is one row (cut at the
     pane's width); wrapped, a long line takes as many rows as Rich's word wrap gives it."""

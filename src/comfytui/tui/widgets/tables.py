@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from rich.text import Text
 from textual._two_way_dict import TwoWayDict
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
+
+from comfytui.tui.widgets.scrolling import BoxNotSizedByContent
 
 MAX_MOVED_IN_PLACE = 50
 """More rows than this added or removed at once and the table is rebuilt instead."""
@@ -20,13 +23,19 @@ def inert(value: object) -> object:
     return Text(value, end="") if isinstance(value, str) else value
 
 
-class SyncedTable(DataTable):
+class SyncedTable(BoxNotSizedByContent, DataTable):
     """A DataTable for ``sync_rows``. Textual measures new rows' column widths when the table is
     idle, after a paint may already have cached those rows at the old widths; its row cache is
     keyed by an update counter, not by the widths, and only a cell update bumps it. ``sync_rows``
     writes only changed cells, so nothing else would bump it: do it when the measuring changed a
     width. When none changed (the common case: a new job's cells fit), the cached rows are right
     and repainting the whole table again would cost as much as the paint that showed the rows."""
+
+    _moving_rows = False
+
+    def refresh(self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Any:
+        # ``remove_row`` lays the screen out for the size it changes; see BoxNotSizedByContent
+        return super().refresh(*regions, repaint=repaint, layout=layout and not self._moving_rows, recompose=recompose)
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         widths = [column.content_width for column in self.columns.values()]
@@ -98,9 +107,13 @@ def _moved_in_place(
         return False
     selected = selected_key(table)
     at_top = table.cursor_row == 0
-    for key in gone:
-        table.remove_row(key)
-        del shown[key]
+    table._moving_rows = True
+    try:
+        for key in gone:
+            table.remove_row(key)
+            del shown[key]
+    finally:
+        table._moving_rows = False
     for key in fresh:
         cells = tuple(rows[key])
         shown[key] = cells
