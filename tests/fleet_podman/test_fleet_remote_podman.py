@@ -139,3 +139,48 @@ def test_socket_names_a_podman_connection(remote_host, tmp_path: Path):
                                                "identity": str(stranger)})
     out = cli(tmp_path, config, "logs", "--server", "remote", env=env)
     assert out.returncode == 3 and "Permission denied" in out.stderr and "Traceback" not in out.stderr
+
+
+async def test_concurrent_callers_share_one_tunnel_and_a_dropped_link_is_reopened(remote_host, monkeypatch):
+    """The dashboard's status watch and log follower connect at the same moment: one ssh tunnel,
+    and every call works after. When that ssh process dies (the link dropped), the call in flight
+    fails with a clear error and the next one opens a new tunnel."""
+    import asyncio
+    import gc
+
+    from comfytui.core.config import ContainerSettings
+    from comfytui.core.errors import LifecycleError
+    from comfytui.core.lifecycle import remote
+    from comfytui.core.lifecycle.podman_backend import PodmanBackend
+    from comfytui.core.lifecycle.spec import ContainerSpec
+
+    opened: list[remote.SshTunnel] = []
+    real_open = remote.SshTunnel.open
+
+    def counted_open(self, *args, **kwargs):  # the real open, counted
+        opened.append(self)
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(remote.SshTunnel, "open", counted_open)
+    sshd = remote_host.sshd
+    settings = ContainerSettings(
+        socket=remote_host.socket_url, name=f"ctui-race-{os.getpid()}", image=remote_host.image, tag=remote_host.tag,
+        network="host", gpu="none", identity=str(sshd.client_key),
+        ssh_options=[f"UserKnownHostsFile={sshd.known_hosts}", "StrictHostKeyChecking=yes"],
+    )
+    backend = PodmanBackend(ContainerSpec.from_settings(settings, gpu_present=False), socket_uri=settings.socket, settings=settings)
+    try:
+        statuses = await asyncio.gather(*(backend.status() for _ in range(4)))
+        assert [s.state.value for s in statuses] == ["absent"] * 4
+        assert len(opened) == 1, f"{len(opened)} ssh tunnels opened for one backend"
+        gc.collect()  # a tunnel nobody holds is closed by its finalizer: the one in use must be held
+        assert (await backend.status()).state.value == "absent"
+
+        opened[0]._proc.kill()  # the link drops
+        opened[0]._proc.wait()
+        with pytest.raises(LifecycleError, match="inspect"):
+            await backend.status()
+        assert (await backend.status()).state.value == "absent", "the next call opens a new tunnel"
+        assert len(opened) == 2
+    finally:
+        await backend.close()

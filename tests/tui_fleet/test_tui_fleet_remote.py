@@ -5,6 +5,7 @@ shows the remote container's log."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -22,7 +23,31 @@ from harness.podman import free_port
 pytestmark = pytest.mark.podman
 
 
-async def test_server_screen_shows_the_remote_containers_log(remote_host, comfytui_home, tmp_path: Path) -> None:
+def _diagnosis(app: ComfyTuiApp, caplog: pytest.LogCaptureFixture) -> str:
+    """What the lifecycle manager, its tunnel and every thread were doing (for a rare timeout)."""
+    import sys
+    import threading
+    import traceback
+
+    manager = app.lifecycle
+    backend = getattr(manager, "backend", None)
+    tunnel = getattr(backend, "_tunnel", None)
+    proc = getattr(tunnel, "_proc", None)
+    lines = [
+        f"status={getattr(manager, 'status', None)} error={getattr(manager, 'error', None)} busy={getattr(manager, 'busy', None)}",
+        f"client={getattr(backend, '_client', None)} tunnel ssh exit={proc.poll() if proc else 'no process'}",
+        *(f"log {r.levelname} {r.name}: {r.getMessage()}" for r in caplog.records[-40:]),
+    ]
+    frames = sys._current_frames()
+    for thread in threading.enumerate():
+        frame = frames.get(thread.ident or -1)
+        where = "".join(traceback.format_stack(frame, limit=6)) if frame else ""
+        lines.append(f"thread {thread.name}:\n{where}")
+    return "\n".join(lines)
+
+
+async def test_server_screen_shows_the_remote_containers_log(remote_host, comfytui_home, tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="comfytui.core.lifecycle")
     service, sshd = remote_host.service, remote_host.sshd
     name = f"ctui-tui-remote-{os.getpid()}"
     marker = f"hello from the remote host {os.getpid()}"
@@ -49,10 +74,13 @@ async def test_server_screen_shows_the_remote_containers_log(remote_host, comfyt
             await pilot.press("s")
             await wait_until(pilot, lambda: isinstance(app.screen, ServerScreen), what="the Server screen")
             log_view = app.screen.query_one("#server-log", LogPane).view
-            await wait_until(
-                pilot, lambda: any(marker in line.text for line in log_view.lines), timeout=40,
-                what="the remote container's log line",
-            )
+            try:
+                await wait_until(
+                    pilot, lambda: any(marker in line.text for line in log_view.lines), timeout=40,
+                    what="the remote container's log line",
+                )
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{_diagnosis(app, caplog)}") from None
             assert marker in screen_text(app)
             # the status is read over the same tunnel, independently of the log: it may come second
             await wait_until(pilot, lambda: "running" in screen_text(app), timeout=20, what="the remote container running")

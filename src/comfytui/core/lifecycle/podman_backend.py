@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import socket
@@ -51,6 +52,8 @@ SOCKET_HELP = (
     "`sudo systemctl enable --now podman.socket` (root), or run `podman system service --time=0 &`; "
     'or point comfytui at a socket with [container] socket = "unix:///PATH" or $COMFYTUI_PODMAN_SOCKET'
 )
+log = logging.getLogger(__name__)
+
 _STATES = {
     "created": ServiceState.CREATED,
     "configured": ServiceState.CREATED,
@@ -217,6 +220,10 @@ class PodmanBackend:
         self._connect_timeout = connect_timeout_s
         self._client: Any = None
         self._tunnel: SshTunnel | None = None
+        self._connecting = asyncio.Lock()
+        """One connection attempt at a time: the status watch and the log follower both connect at
+        start, and two attempts each opened an ssh tunnel; the client of one was kept while the
+        other's tunnel was what stayed open (every call then failed)."""
         self.socket_uri = ""
 
     @property
@@ -248,6 +255,12 @@ class PodmanBackend:
         """The podman-py client, after a ping; a ``LifecycleError`` with the fix when none answers."""
         if self._client is not None:
             return self._client
+        async with self._connecting:
+            if self._client is not None:
+                return self._client  # another caller connected while this one waited
+            return await self._connect()
+
+    async def _connect(self) -> Any:
         import podman  # imported late: podman-py pulls in requests
 
         tried: list[str] = []
@@ -295,15 +308,22 @@ class PodmanBackend:
         raise LifecycleError(f"cannot reach the podman API (tried {', '.join(tried)}){why}: {SOCKET_HELP}")
 
     async def _call(self, fn: Callable[..., T], *args: Any, what: str = "", **kwargs: Any) -> T:
-        await self.connect()
+        client = await self.connect()
         import requests
         from podman import errors
 
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except errors.APIError as exc:
+            if isinstance(exc.__cause__, OSError):
+                # podman-py's "GET operation failed": the socket or the ssh tunnel behind it is
+                # gone (podman restarted, the link dropped). Connect again on the next call.
+                log.debug("podman at %s: %s (%r); connecting again on the next call", self.socket_uri, what, exc.__cause__)
+                await self._disconnect(client)
             raise LifecycleError(f"podman: {what + ': ' if what else ''}{_api_message(exc)}") from None
         except requests.RequestException as exc:
+            if isinstance(exc, requests.ConnectionError):
+                await self._disconnect(client)
             raise LifecycleError(
                 f"podman API at {self.socket_uri} failed{' (' + what + ')' if what else ''}: {exc}"
             ) from None
@@ -334,12 +354,19 @@ class PodmanBackend:
         return await self._call(run, what=f"inspect {self.name}")
 
     async def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        if self._tunnel is not None:
-            await asyncio.to_thread(self._tunnel.close)
-            self._tunnel = None
+        await self._disconnect()
+
+    async def _disconnect(self, only: Any = None) -> None:
+        """Drop the client and its tunnel (``only``: if that client is still the one in use, not a
+        newer one another caller has connected since)."""
+        if only is not None and self._client is not only:
+            return
+        client, self._client = self._client, None
+        tunnel, self._tunnel = self._tunnel, None
+        if client is not None:
+            client.close()
+        if tunnel is not None:
+            await asyncio.to_thread(tunnel.close)
 
     # ------------------------------------------------------------------ reading
     async def status(self) -> ServiceStatus:
