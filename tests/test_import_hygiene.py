@@ -7,7 +7,6 @@ time: ``comfytui run`` in a script must not pay for either.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -96,9 +95,9 @@ print(json.dumps([code, loaded]))
 def test_run_loads_its_own_command_module_only(tmp_path: Path) -> None:
     """``comfytui run`` pays for neither the UI stack nor the other commands' modules (start-up
     time is most of a one-job run): not for --help, not for a run that gets as far as the server."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens: the run ends with exit 3
+    from harness.ports import free_port
+
+    port = free_port()  # nothing listens: the run ends with exit 3
     workflow = tmp_path / "wf.json"
     workflow.write_text('{"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}}}')
     assert _modules_loaded_by("run", "--help") == (0, ["comfytui.headless.run_cmd"])

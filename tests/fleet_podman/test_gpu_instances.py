@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from comfytui.cli import main
 from comfytui.core.lifecycle.preflight import cdi_gpu_names, cdi_lists_gpu
 from harness.components import require
 from harness.podman import PodmanService, busybox_values
+from harness.ports import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gpu"))
 from fake_nvml import FakeGpu, FakeNvml  # noqa: E402
@@ -62,19 +62,6 @@ def cdi_two_gpus(tmp_path: Path):
                 RUN_CDI.rmdir()
 
 
-def two_free_ports() -> int:
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            base = a.getsockname()[1]
-            if base >= 65535:
-                continue
-            with socket.socket() as b, contextlib.suppress(OSError):
-                b.bind(("127.0.0.1", base + 1))
-                return base
-    raise RuntimeError("no two consecutive free ports")
-
-
 def inspect(service: PodmanService, name: str) -> dict[str, Any]:
     return json.loads(service.podman("container", "inspect", name).stdout)[0]
 
@@ -90,7 +77,7 @@ def test_up_all_one_container_per_gpu(podman_service: PodmanService, cdi_two_gpu
                                       monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
     assert cdi_gpu_names() == ["0", "1"]  # what `up --all` would use if NVML were absent too
     base_name = f"ctui-{os.getpid()}"
-    port = two_free_ports()
+    port = free_port(count=2)
     values = busybox_values(podman_service.uri, base_name, tmp_path / "storage", port=port,
                             command=["sh", "-c", "ls /dev/ | grep fakegpu; echo cli=$CLI_ARGS; exec sleep 1000"])
     values["gpu"] = "auto"  # no GPU on this host: only --all asks for them

@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import socket
 from pathlib import Path
 
 import pytest
@@ -242,9 +241,9 @@ async def test_feed_start_samples_in_the_background_and_stop_shuts_nvml() -> Non
 
 
 def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from harness.ports import free_port
+
+    return free_port()
 
 
 async def test_gpu_json_exits_0_with_per_device_errors(monkeypatch: pytest.MonkeyPatch,

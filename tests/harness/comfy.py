@@ -22,7 +22,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+
+from .ports import free_port  # noqa: F401 - re-exported: tests import it from here
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMFY_CPU = REPO_ROOT / "scripts" / "comfy-cpu"
@@ -107,10 +108,6 @@ def pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Reaper:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .ports import free_port  # noqa: F401 - re-exported: tests import it from here
+
 
 def stop_process_group(proc: subprocess.Popen, term_timeout: float) -> None:
     """SIGTERM the process group, SIGKILL it after ``term_timeout`` s, and wait until it is gone."""
@@ -98,10 +100,6 @@ def busybox_path() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_configs(tmp: Path, registry_port: int | None = None) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from harness.comfy import unique_seed
+from harness.ports import free_port
 
 pytestmark = pytest.mark.comfy
 
@@ -97,9 +97,7 @@ def test_json_syntax_error_is_bad_input_naming_line_and_column(comfy_server, hom
 
 
 def test_unreachable_url_exits_3_naming_it(home: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nothing listens there
     proc = run(BLUR, "--url", f"http://127.0.0.1:{port}", "--wait", home=home)
     assert proc.returncode == 3
     assert f"http://127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr

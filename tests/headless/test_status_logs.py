@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from harness.ports import free_port
 
 pytestmark = pytest.mark.comfy
 
@@ -42,9 +43,7 @@ def test_status_reports_the_servers_health_without_a_managed_backend(comfy_serve
 
 
 def test_status_of_a_server_that_is_down_exits_3_naming_it(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     out = cli(tmp_path, "status", "--url", url)
     assert out.returncode == 3 and "unreachable" in out.stdout and url in out.stdout
 

@@ -125,11 +125,9 @@ async def test_help_lists_the_keys_and_escape_closes_it(dashboard_config: Config
 
 
 async def test_starts_and_stays_usable_when_comfyui_is_unreachable(comfytui_home) -> None:
-    import socket
+    from harness.ports import free_port
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     config = Config().with_server(url=f"http://127.0.0.1:{port}").replace(reconnect=ReconnectSettings(base_delay_s=0.1, max_delay_s=0.3))
     app = ComfyTuiApp(config)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:  # the reason is a toast

@@ -4,7 +4,6 @@ in the store. The server is a closed port: the rows come from the store alone.""
 
 from __future__ import annotations
 
-import socket
 import time
 
 from comfytui.core.config import Config, ReconnectSettings
@@ -17,9 +16,9 @@ STORED = HISTORY_ROWS + 500
 
 
 def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+    from harness.ports import free_port
+
+    return f"http://127.0.0.1:{free_port()}"
 
 
 async def test_history_shows_the_newest_jobs_and_its_filter_searches_the_whole_store(comfytui_home) -> None:

@@ -72,11 +72,9 @@ def test_scripts_run_queue_progress_preview_history_and_a_clean_quit(tmux: TmuxS
 
 
 def test_dashboard_survives_a_server_that_is_not_there(tmux: TmuxSession, tmp_path: Path) -> None:
-    import socket
+    from harness.ports import free_port
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     env = {"COMFYTUI_HOME": str(tmp_path / "home"), "TERM": "xterm-256color", "COMFY_RECONNECT_MAX_DELAY_S": "1"}
     tmux.start([str(REPO / ".venv" / "bin" / "comfytui"), "--url", f"http://127.0.0.1:{port}"], env)
     screen = tmux.wait_for("server down", timeout=30)
