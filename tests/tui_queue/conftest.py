@@ -47,6 +47,28 @@ def runs_by_seed(url: str) -> list[tuple[float, int]]:
     return sorted(runs)
 
 
+def local_rows(app) -> list[tuple[str, str]]:  # noqa: ANN001 - a ComfyTuiApp
+    """The Queue pane's rows as (label, kind)."""
+    from comfytui.tui.widgets.queue_pane import QueuePane
+
+    return [(row.label.plain, row.kind) for row in app.query_one(QueuePane).rows]
+
+
+async def pause_and_queue(pilot, app, names: list[str]) -> None:  # noqa: ANN001
+    """Once connected and dispatching: pause the local queue (``2``, ``p``) and queue each workflow
+    of ``names`` with ``r``, so they wait in the local queue in that order."""
+    from harness.app import screen_text, select_workflow, wait_until
+
+    await wait_until(pilot, lambda: app.session.connection.state == "connected", timeout=30, what="the connection")
+    await wait_until(pilot, lambda: app.dispatch is not None and app.dispatch.ours, what="the dashboard dispatching")
+    await pilot.press("2", "p")
+    await wait_until(pilot, lambda: "queue paused" in screen_text(app), what="the paused banner")
+    for name in names:
+        select_workflow(app, name)
+        await pilot.press("r")
+        await wait_until(pilot, lambda n=name: (n, "local") in local_rows(app), what=f"{name} in the local queue")
+
+
 @pytest.fixture
 def flows(tmp_path: Path) -> Path:
     return tmp_path / "flows"

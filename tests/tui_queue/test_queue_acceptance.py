@@ -12,8 +12,8 @@ from comfytui.core.store.db import open_store
 from comfytui.tui.app import ComfyTuiApp
 from comfytui.tui.widgets.history_pane import HistoryTable
 from comfytui.tui.widgets.queue_pane import QueuePane
-from harness.app import screen_text, select_workflow, wait_until
-from tui_queue.conftest import queue_config, runs_by_seed, write_flows
+from harness.app import screen_text, wait_until
+from tui_queue.conftest import pause_and_queue, queue_config, runs_by_seed, write_flows
 
 pytestmark = pytest.mark.comfy
 
@@ -37,14 +37,7 @@ async def test_requeue_lost_queues_a_new_job_for_each_lost_one_and_they_succeed(
     config = config.replace(queue=QueueSettings(dispatch_depth=1, heartbeat_s=0.5, stale_after_s=5.0))
     app = ComfyTuiApp(config)
     async with app.run_test(size=(160, 50), notifications=True) as pilot:
-        await wait_until(pilot, lambda: app.session.connection.state == "connected", timeout=30, what="the connection")
-        await wait_until(pilot, lambda: app.dispatch is not None and app.dispatch.ours, what="the dashboard dispatching")
-        await pilot.press("2", "p")
-        await wait_until(pilot, lambda: "queue paused" in screen_text(app), what="the paused banner")
-        for name in names:
-            select_workflow(app, name)
-            await pilot.press("r")
-            await wait_until(pilot, lambda n=name: (n, "local") in [(r.label.plain, r.kind) for r in app.query_one(QueuePane).rows], what=f"{name} queued")
+        await pause_and_queue(pilot, app, names)
         await pilot.press("2", "p")
         await wait_until(pilot, lambda: "queue resumed" in screen_text(app), what="resumed")
         store = open_store()  # the dashboard's store file, read on its own connection

@@ -10,14 +10,13 @@ from comfytui.core.store.db import StoredJob
 from comfytui.tui.app import ComfyTuiApp
 from comfytui.tui.widgets.history_pane import HISTORY_ROWS, HistoryTable
 from comfytui.tui.widgets.queue_pane import QueuePane
-from harness.app import screen_text, select_workflow, wait_until
-from tui_queue.conftest import queue_config, runs_by_seed, write_flows
+from harness.app import screen_text, wait_until
+from tui_queue.conftest import local_rows, pause_and_queue, queue_config, runs_by_seed, write_flows
 
 pytestmark = pytest.mark.comfy
 
 
-def labels(app: ComfyTuiApp) -> list[tuple[str, str]]:
-    return [(row.label.plain, row.kind) for row in app.query_one(QueuePane).rows]
+labels = local_rows
 
 
 async def test_queue_pane_reorders_holds_prioritises_and_cancels_local_jobs(comfy_server, comfytui_home, flows) -> None:
@@ -25,15 +24,8 @@ async def test_queue_pane_reorders_holds_prioritises_and_cancels_local_jobs(comf
     seeds = write_flows(flows, names)
     app = ComfyTuiApp(queue_config(comfy_server.url, flows))
     async with app.run_test(size=(160, 50), notifications=True) as pilot:
-        await wait_until(pilot, lambda: app.session.connection.state == "connected", what="the connection")
-        await wait_until(pilot, lambda: app.dispatch is not None and app.dispatch.ours, what="the dashboard dispatching")
-        await wait_until(pilot, lambda: "dispatch: this dashboard" in screen_text(app), what="who dispatches, on screen")
-        await pilot.press("2", "p")
-        await wait_until(pilot, lambda: "queue paused" in screen_text(app), what="the paused banner")
-        for name in names:
-            select_workflow(app, name)
-            await pilot.press("r")
-            await wait_until(pilot, lambda n=name: (n, "local") in labels(app), what=f"{name} in the local queue")
+        await pause_and_queue(pilot, app, names)
+        assert "dispatch: this dashboard" in screen_text(app), "who dispatches, on screen"
         assert labels(app) == [(n, "local") for n in names]
         table = app.query_one(QueuePane).table
         await pilot.press("2")
@@ -74,14 +66,7 @@ async def test_editing_a_held_job_queues_the_edit_in_its_place(comfy_server, com
     edited_seed = unique_seed()
     app = ComfyTuiApp(queue_config(comfy_server.url, flows))
     async with app.run_test(size=(160, 50), notifications=True) as pilot:
-        await wait_until(pilot, lambda: app.session.connection.state == "connected", what="the connection")
-        await wait_until(pilot, lambda: app.dispatch is not None and app.dispatch.ours, what="the dashboard dispatching")
-        await pilot.press("2", "p")
-        await wait_until(pilot, lambda: "queue paused" in screen_text(app), what="the paused banner")
-        for name in names:
-            select_workflow(app, name)
-            await pilot.press("r")
-            await wait_until(pilot, lambda n=name: (n, "local") in labels(app), what=f"{name} in the local queue")
+        await pause_and_queue(pilot, app, names)
         table = app.query_one(QueuePane).table
         await pilot.press("2")
         table.move_cursor(row=1)  # zq-b
