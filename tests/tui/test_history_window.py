@@ -10,7 +10,7 @@ from comfytui.core.config import Config, ReconnectSettings
 from comfytui.core.store.db import StoredJob, new_job_id, open_store, server_key
 from comfytui.tui.app import ComfyTuiApp
 from comfytui.tui.widgets.history_pane import HISTORY_ROWS, HistoryPane, HistoryTable
-from harness.app import wait_until
+from harness.app import screen_text, wait_until
 
 STORED = HISTORY_ROWS + 500
 
@@ -39,8 +39,14 @@ async def test_history_shows_the_newest_jobs_and_its_filter_searches_the_whole_s
         labels = [table.get_row_at(i)[2].plain for i in (0, HISTORY_ROWS - 1)]
         assert labels == ["wf 0", f"wf {HISTORY_ROWS - 1}"], "not the newest jobs, newest first"
         assert pane.border_title == f"History [3] · newest {HISTORY_ROWS:,} of {STORED:,}"
+        # End and Home go to the last and the first row, with the status column still in view
+        await pilot.press("3", "end")
+        assert table.cursor_row == HISTORY_ROWS - 1 and table.scroll_x == 0
+        assert f"wf {HISTORY_ROWS - 1}" in screen_text(app)
+        await pilot.press("home")
+        assert table.cursor_row == 0 and table.scroll_x == 0
         # sorting orders the jobs shown: the oldest of them first, the newest still there
-        await pilot.press("3", "S")
+        await pilot.press("S")
         await wait_until(pilot, lambda: table.sort == "oldest" and table.get_row_at(0)[2].plain == f"wf {HISTORY_ROWS - 1}", what="sorted by oldest")
         assert "by oldest" in pane.border_title and table.row_count == HISTORY_ROWS
         for _ in range(4):  # back to newest

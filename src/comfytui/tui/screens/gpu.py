@@ -41,6 +41,7 @@ from comfytui.tui.widgets.gpu_panel import (
     server_devices,
     torch_line,
 )
+from comfytui.tui.widgets.tables import RowTable
 
 
 def server_text(stats: Mapping[str, Any] | None, error: str | None = None) -> Text:
@@ -135,7 +136,7 @@ class GpuScreen(Screen[None]):
             yield VerticalScroll(id="gpu-cards")
             with VerticalScroll(id="server-view"):
                 yield Static(id="server-stats")
-        yield DataTable(id="procs", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="procs", cursor_type="row", zebra_stripes=True)
         yield Static(Text("u unload models · f free memory (both ask first)", style="dim"), id="free-result")
         yield Footer()
 

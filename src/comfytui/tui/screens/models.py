@@ -41,6 +41,7 @@ from comfytui.core.models.catalog import (
     sort_entries,
 )
 from comfytui.tui.services import Services
+from comfytui.tui.widgets.tables import RowTable
 
 SORT_KEYS: tuple[SortKey, ...] = get_args(SortKey)
 ALL = "__all__"
@@ -202,7 +203,7 @@ class ModelsScreen(Screen[None]):
         with Horizontal(id="models-main"):
             yield OptionList(id="models-folders")
             with Vertical(id="models-right"):
-                yield DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
+                yield RowTable(id="models-table", cursor_type="row", zebra_stripes=True)
                 with VerticalScroll(id="models-details"):
                     yield Static(Text("no file selected", style="dim"), id="details-text")
         with Horizontal(id="hash-box"):

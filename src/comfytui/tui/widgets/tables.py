@@ -8,6 +8,7 @@ from weakref import WeakKeyDictionary
 
 from rich.text import Text
 from textual._two_way_dict import TwoWayDict
+from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
@@ -23,7 +24,18 @@ def inert(value: object) -> object:
     return Text(value, end="") if isinstance(value, str) else value
 
 
-class SyncedTable(BoxNotSizedByContent, DataTable):
+class RowTable(DataTable):
+    """A DataTable whose cursor picks rows, with Home/End as a list has them. DataTable's scroll
+    sideways there (to the first/last column, and the tables here show no horizontal scrollbar):
+    in a list of jobs, models or processes they mean the first and the last row."""
+
+    BINDINGS = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
+
+
+class SyncedTable(BoxNotSizedByContent, RowTable):
     """A DataTable for ``sync_rows``. Textual measures new rows' column widths when the table is
     idle, after a paint may already have cached those rows at the old widths; its row cache is
     keyed by an update counter, not by the widths, and only a cell update bumps it. ``sync_rows``
