@@ -199,3 +199,33 @@ def test_comfytui_home_is_isolated(comfytui_home, monkeypatch: pytest.MonkeyPatc
 
     assert os.environ["COMFYTUI_HOME"] == str(comfytui_home)
     assert comfytui_home.is_dir() and not any(comfytui_home.iterdir())
+
+
+def test_the_watchdog_kills_a_registered_group_and_never_a_recycled_pid() -> None:
+    """harness/_reaper.py: when the test process goes, the process groups it registered are
+    killed, but only while each PID is still the registered process. PIDs wrap at 32768 here and
+    a suite starts thousands of processes, so a stale PID can be another test's server or the
+    user's tmux by then."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from harness._reaper import start_time
+
+    reaper = Path(__file__).parent / "harness" / "_reaper.py"
+    ours = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)  # stands in for a recycled PID
+    try:
+        watchdog = subprocess.Popen([sys.executable, str(reaper)], stdin=subprocess.PIPE, start_new_session=True)
+        assert watchdog.stdin is not None
+        stale_start = str(int(start_time(stranger.pid)) - 1)  # the process that had this PID before
+        watchdog.stdin.write(f"+{ours.pid} {start_time(ours.pid)}\n+{stranger.pid} {stale_start}\n".encode())
+        watchdog.stdin.close()  # the test process is gone
+        watchdog.wait(timeout=20)
+        assert ours.wait(timeout=5) == -15, "the registered group got SIGTERM"
+        time.sleep(0.2)
+        assert stranger.poll() is None, "a recycled PID was signalled"
+    finally:
+        for proc in (ours, stranger):
+            proc.kill()
+            proc.wait()

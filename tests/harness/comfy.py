@@ -31,6 +31,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._reaper import same_process, start_time
 from .ports import free_port  # noqa: F401 - re-exported: tests import it from here
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -111,11 +112,14 @@ def pid_alive(pid: int) -> bool:
 
 
 class _Reaper:
-    """One watchdog process per test process; see ``_reaper.py``."""
+    """One watchdog process per test process; see ``_reaper.py``. Each process group is registered
+    with its leader's start time, so that neither the watchdog nor the exit hook ever signals a
+    recycled PID."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
+        self.registered: dict[int, str | None] = {}
 
     def _send(self, line: str) -> None:
         with self._lock:
@@ -125,9 +129,8 @@ class _Reaper:
                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     start_new_session=True,
                 )
-                with _live_lock:  # a respawned watchdog learns the servers already running
-                    known = [s._pid for s in _live if s._pid is not None]
-                line = "".join(f"+{pid}\n" for pid in known) + line
+                # a respawned watchdog learns the process groups already registered
+                line = "".join(f"+{pid} {started or ''}\n" for pid, started in self.registered.items()) + line
             assert self._proc.stdin is not None
             try:
                 self._proc.stdin.write(line.encode() + b"\n")
@@ -136,10 +139,16 @@ class _Reaper:
                 pass
 
     def add(self, pid: int) -> None:
-        self._send(f"+{pid}")
+        started = self.registered[pid] = start_time(pid)
+        self._send(f"+{pid} {started or ''}")
 
     def discard(self, pid: int) -> None:
+        self.registered.pop(pid, None)
         self._send(f"-{pid}")
+
+    def owns(self, pid: int) -> bool:
+        """PID is still the process that was registered (not gone, not a recycled PID)."""
+        return same_process(pid, self.registered.get(pid))
 
     def close(self) -> None:
         with self._lock:
@@ -163,14 +172,14 @@ _live_lock = threading.Lock()
 def _stop_all_at_exit() -> None:
     with _live_lock:
         servers = list(_live)
-    pids = [s._pid for s in servers if s._pid is not None]
+    pids = [s._pid for s in servers if s._pid is not None and _reaper.owns(s._pid)]
     for pid in pids:  # all at once: each takes ~0.5-1.5 s to exit on SIGTERM
         _signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+    while time.monotonic() < deadline and any(_reaper.owns(p) for p in pids):
         time.sleep(0.05)
     for pid in pids:
-        if pid_alive(pid):
+        if _reaper.owns(pid):
             _signal_group(pid, signal.SIGKILL)
     _reaper.close()
 
