@@ -92,9 +92,19 @@ async def test_start_phases_refusal_cancel_logs_restart_stop_remove(busybox_conf
         checks = rec.of(PreflightChecked)[0].checks
         assert {c.name for c in checks} >= {"podman", "image", "port", "gpu"} and all(c.ok for c in checks)
         assert any("CPU mode" in n.text for n in rec.of(Notice))
-        # nothing answers HTTP: cancel the wait; the container keeps running
+        # nothing answers HTTP: cancel the wait; the container keeps running. Esc pressed twice:
+        # the second lands while the cancelled start reads the status (as the listener does here)
+        # and must not leave the manager "starting" for ever (the Server screen then kept
+        # cancelling nothing instead of going back).
+
+        def cancel_again(event: object) -> None:
+            if isinstance(event, ErrorReported) and event.text == "starting cancelled":
+                manager.cancel_operation()
+
+        manager.add_listener(cancel_again)
         manager.cancel_operation()
         await until(lambda: manager.busy is None, what="the cancel")
+        manager.remove_listener(cancel_again)
         assert manager.error == "starting cancelled"
         assert manager.status is not None and manager.status.state is ServiceState.RUNNING
         assert manager.status.managed

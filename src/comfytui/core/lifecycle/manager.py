@@ -419,9 +419,11 @@ class LifecycleManager:
             failure = exc
             self._set_error(_describe(exc, name))
         finally:
-            # Status first, then idle: whoever reacts to "no longer busy" sees the new state.
+            # Status first, then idle: whoever reacts to "no longer busy" sees the new state. A
+            # second cancel (Esc pressed twice) lands in this read: it skips the read (the status
+            # watch reads again soon) and must not skip what follows, or "busy" stays for ever.
             if not self._closing:
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(Exception, asyncio.CancelledError):
                     await self.refresh_status()
             self._set_busy(None)
         finished = OperationFinished(name, self.error, failure)
