@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from harness._reaper import start_time
 from harness.comfy import ComfyServer, fail_prompt, progress_prompt, sleep_prompt, unique_seed
 from harness.components import require
 
@@ -206,12 +210,6 @@ def test_the_watchdog_kills_a_registered_group_and_never_a_recycled_pid() -> Non
     killed, but only while each PID is still the registered process. PIDs wrap at 32768 here and
     a suite starts thousands of processes, so a stale PID can be another test's server or the
     user's tmux by then."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from harness._reaper import start_time
-
     reaper = Path(__file__).parent / "harness" / "_reaper.py"
     ours = subprocess.Popen(["sleep", "60"], start_new_session=True)
     stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)  # stands in for a recycled PID

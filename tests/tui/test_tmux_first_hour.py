@@ -67,6 +67,17 @@ def test_form_keys_stay_in_the_form_q_asks_and_r_queues_the_edited_values(comfy_
         tmux.kill()
 
 
+def maximize_and_restore(tmux: TmuxSession, title: str, *focus_keys: str) -> str:
+    """Focus a pane (``focus_keys``), ``z`` maximizes it (the other panes go), ``z`` restores;
+    the maximized screen."""
+    tmux.keys(*focus_keys, "z")
+    screen = tmux.wait_gone("Workflows [1]", timeout=10)
+    assert title in screen
+    tmux.keys("z")
+    tmux.wait_for("Workflows [1]", timeout=10)
+    return screen
+
+
 def test_every_pane_is_reachable_at_80x24_by_its_key(comfy_server, tmp_path: Path) -> None:
     tmux = start(tmp_path, comfy_server.url, 80, 24)
     try:
@@ -81,11 +92,7 @@ def test_every_pane_is_reachable_at_80x24_by_its_key(comfy_server, tmp_path: Pat
         tmux.keys("Escape")
         screen = tmux.wait_for("Workflows [1]", timeout=10)
         assert "Preview [5]" not in screen
-        tmux.keys("4", "z")  # maximize the Logs, then back
-        screen = tmux.wait_gone("Workflows [1]", timeout=10)
-        assert "Logs [4]" in screen
-        tmux.keys("z")
-        tmux.wait_for("Workflows [1]", timeout=10)
+        maximize_and_restore(tmux, "Logs [4]", "4")
         tmux.keys("C-p")  # the palette finds it by the word a user types
         tmux.wait_for("Search for commands", timeout=10)
         tmux.keys(*"maximize")
@@ -110,16 +117,9 @@ def test_keys_typed_in_the_first_instant_are_kept_or_ignored_never_a_crash(comfy
         tmux.keys("c", "i", "3")
         tmux.wait_for("● connected", timeout=60)
         tmux.wait_for("History [3]", timeout=10)
-        tmux.keys("z")  # maximizes the focused pane: History, focused by the early "3"
-        screen = tmux.wait_gone("Workflows [1]", timeout=10)
-        assert "History [3]" in screen and "Traceback" not in screen
-        tmux.keys("z")
-        tmux.wait_for("Workflows [1]", timeout=10)
-        tmux.keys("2", "z")  # the Queue pane maximizes too
-        screen = tmux.wait_gone("Workflows [1]", timeout=10)
-        assert "Queue [2]" in screen
-        tmux.keys("z")
-        tmux.wait_for("Workflows [1]", timeout=10)
+        screen = maximize_and_restore(tmux, "History [3]")  # the focused pane: History, focused by the early "3"
+        assert "Traceback" not in screen
+        maximize_and_restore(tmux, "Queue [2]", "2")  # the Queue pane maximizes too
         tmux.keys("q")
         assert tmux.exit_status() == 0
     finally:
