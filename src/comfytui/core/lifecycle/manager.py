@@ -419,18 +419,30 @@ class LifecycleManager:
             failure = exc
             self._set_error(_describe(exc, name))
         finally:
-            # Status first, then idle: whoever reacts to "no longer busy" sees the new state. A
-            # second cancel (Esc pressed twice) lands in this read: it skips the read (the status
-            # watch reads again soon) and must not skip what follows, or "busy" stays for ever.
+            # Status first, then idle: whoever reacts to "no longer busy" sees the new state.
             if not self._closing:
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await self.refresh_status()
+                await self._refresh_despite_cancel()
             self._set_busy(None)
         finished = OperationFinished(name, self.error, failure)
         self._emit(finished)
         if self._task is asyncio.current_task():
             self._task = None
         return finished
+
+    async def _refresh_despite_cancel(self) -> None:
+        """Read the status once more after an operation, even when cancelled again meanwhile: a
+        second Esc landed in this read, skipped it and, before, also what followed ("busy" stayed
+        for ever). Only closing the manager stops the wait."""
+        refresh = asyncio.ensure_future(self.refresh_status())
+        while not refresh.done():
+            try:
+                await asyncio.shield(refresh)
+            except asyncio.CancelledError:
+                if self._closing:
+                    refresh.cancel()
+                    return
+            except Exception:  # noqa: BLE001 - refresh_status reports its own failures
+                return
 
     def _set_busy(self, name: str | None) -> None:
         self.busy = name
