@@ -66,7 +66,9 @@ class TmuxSession:
     def keys(self, *keys: str) -> None:
         for key in keys:
             self._tmux("send-keys", key)
-            time.sleep(0.15)  # under load an Escape followed at once by a key reads as alt+key
+            # An Escape and the next key read together are alt+key; under load the app's input
+            # thread can take longer than 0.15 s to read the Escape alone, so give it more room.
+            time.sleep(0.5 if key == "Escape" else 0.15)
 
     def wait_for(self, text: str, timeout: float = 30.0) -> str:
         deadline = time.monotonic() + timeout
