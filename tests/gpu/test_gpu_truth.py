@@ -19,6 +19,7 @@ from fake_nvml import GARBAGE_PIDS, NOT_SUPPORTED, FakeGpu, FakeMig, FakeNvml, p
 from comfytui.core.config import Config, GpuSettings, ServerSettings
 from comfytui.core.gpu.feed import GpuFeed
 from comfytui.core.gpu.sampler import GpuSampler
+from core._live import wait_until
 
 GIB = 1024**3
 CONTAINER = "3f4a9c1e2b7d8f60a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718"
@@ -272,12 +273,10 @@ async def test_idle_feed_samples_slowly_and_going_live_samples_at_once() -> None
     feed.subscribe(got.append)
     feed.set_live(False)  # the dashboard with nothing running: an idle GPU's numbers barely move
     feed.start()
+    await wait_until(lambda: len(got) >= 1, 10, "the first sample")  # its thread may wait for a core
     await asyncio.sleep(0.3)
     assert len(got) == 1  # the first sample only, not one per 0.05 s
     feed.set_live(True)  # a job started: at once, then every interval
-    for _ in range(100):
-        if len(got) >= 4:
-            break
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: len(got) >= 4, 10, "three live samples")
     await feed.stop()
-    assert len(got) >= 4
+
