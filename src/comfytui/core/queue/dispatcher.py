@@ -54,9 +54,10 @@ class HistoryRecorder:
     entry is the only trace of it.
 
     ``on_recorded`` gets the ids that are new in the store's latest finished jobs of this server
-    since the last read, whoever wrote them: beside a daemon that holds the dispatcher lock, the
-    daemon often records a job first (``record_history`` skips rows already finished, so two
-    recorders write each job once or write the same values), and the dashboard must still show it.
+    since the last read (on the first read, all of them), whoever wrote them: beside a daemon that
+    holds the dispatcher lock, the daemon often records a job first (``record_history`` skips rows
+    already finished, so two recorders write each job once or write the same values), and the
+    dashboard must still show it.
     """
 
     WINDOW = 20
@@ -91,7 +92,9 @@ class HistoryRecorder:
             recorded = await ops.record_history(self.store, self.session.client, self.server, max_items=self.WINDOW)
             newest = await self.store.call(self.store.history, HistoryFilter(server=self.server, limit=self.WINDOW))
             ids = {j.id for j in newest}
-            known = ids if self._known is None else self._known  # the first read only learns
+            # The first read reports every id: the job that woke it may already be in the store,
+            # written by the other recorder, and it is in nobody's History yet.
+            known = set() if self._known is None else self._known
             fresh = [*recorded, *(ids - known - set(recorded))]
             self._known = ids
             if fresh and self.on_recorded is not None:
