@@ -279,4 +279,3 @@ async def test_idle_feed_samples_slowly_and_going_live_samples_at_once() -> None
     feed.set_live(True)  # a job started: at once, then every interval
     await wait_until(lambda: len(got) >= 4, 10, "three live samples")
     await feed.stop()
-
