@@ -186,7 +186,12 @@ class PodmanService:
         self.podman("rm", "--all", "--force", "--time", "0", check=False)
 
     def stop(self) -> None:
+        # Every container, pod and volume holds one of the machine's 2048 podman locks (one shared
+        # memory segment for all storage roots). Deleting the temp dir does not give them back:
+        # repeated runs on one machine ended in "exceeded num_locks (2048)".
         self.remove_all_containers()
+        self.podman("pod", "rm", "--all", "--force", check=False)
+        self.podman("volume", "rm", "--all", "--force", check=False)
         stop_process_group(self.proc, term_timeout=10)
         # The overlay graph root can stay mounted: unmount before the temp dir goes.
         for root in (self.tmp / "root" / "overlay", self.tmp / "root"):
